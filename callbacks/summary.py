@@ -1,0 +1,60 @@
+"""End-of-run summary: one table on the console and ``summary.json`` beside the run's config."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+from lightning.pytorch.utilities import rank_zero_only
+
+from selfspec.io import atomic_write_json
+
+log = logging.getLogger("selfspec")
+
+
+class RunSummary(L.Callback):
+    def __init__(self, filename: str = "summary.json") -> None:
+        """Print a summary table when fitting ends and save it in the run's log directory.
+
+        Args:
+            filename: Name of the JSON file written beside ``config.yaml``.
+        """
+        self.filename = filename
+        self._started = 0.0
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._started = time.monotonic()
+
+    @rank_zero_only
+    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        summary = fit_summary(trainer, pl_module, time.monotonic() - self._started)
+        log.info("run summary\n%s", format_table(summary))
+        if trainer.log_dir is not None:
+            atomic_write_json(Path(trainer.log_dir) / self.filename, summary)
+
+
+def fit_summary(trainer: L.Trainer, pl_module: L.LightningModule, seconds: float) -> dict[str, Any]:
+    """The figures a user checks first after a run."""
+    trainable = sum(p.numel() for p in pl_module.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in pl_module.parameters())
+    metrics = {k: round(float(v), 6) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
+    return {
+        "epochs": trainer.current_epoch,
+        "optimizer_steps": trainer.global_step,
+        "trainable_parameters": trainable,
+        "total_parameters": total,
+        "seconds": round(seconds, 2),
+        "metrics": metrics,
+        "log_dir": trainer.log_dir,
+    }
+
+
+def format_table(summary: dict[str, Any]) -> str:
+    """Two aligned columns, metrics flattened as ``metrics/<name>``."""
+    rows = [(k, v) for k, v in summary.items() if k != "metrics"]
+    rows += [(f"metrics/{k}", v) for k, v in sorted(summary["metrics"].items())]
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"  {k.ljust(width)}  {v}" for k, v in rows)

@@ -1,0 +1,106 @@
+"""``selfspec``: the LightningCLI over the specialist module and the self-specialisation data.
+
+``selfspec fit --config configs/quickstart.yaml`` trains; ``validate``, ``test`` and ``predict``
+work the same way. ``main(args)`` takes the argument list so tests call the CLI in-process.
+User errors (bad seeds, bad options, a model that cannot be found) end with their message lines
+on stderr and exit status 2, without a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import warnings
+from typing import Any
+
+from lightning.pytorch import Trainer
+from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+
+from selfspec.data.module import SelfSpecDataModule
+from selfspec.errors import SelfSpecError
+from selfspec.specialist import SpecialistModule
+
+USER_ERROR_EXIT = 2
+DESCRIPTION = (
+    "selfspec: turn a general LLM into a domain expert from a few dozen seed examples "
+    "(self-specialisation, Kang et al.). Run `selfspec fit --config configs/quickstart.yaml`; "
+    "`selfspec fit --help` documents every option."
+)
+
+
+class SelfSpecCLI(LightningCLI):
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        # Model and tokenizer must come from the same place: one option sets both.
+        parser.link_arguments("model.base_model", "data.base_model")
+        parser.link_arguments("model.trust_remote_code", "data.trust_remote_code")
+
+    def instantiate_trainer(self, **kwargs: Any) -> Trainer:
+        trainer = super().instantiate_trainer(**kwargs)
+        _share_log_version(trainer)
+        return trainer
+
+
+def _share_log_version(trainer: Trainer) -> None:
+    """Put TensorBoard and CSV logs of one run into one version directory.
+
+    Each logger picks "the next free version" on its own, so with two loggers the second one
+    lands in a different ``version_N`` folder from the first (and from config.yaml). Loggers
+    without an explicit version take the first logger's.
+    """
+    loggers = trainer.loggers
+    if len(loggers) < 2:
+        return
+    version = loggers[0].version
+    for logger in loggers[1:]:
+        if isinstance(logger, CSVLogger | TensorBoardLogger) and logger._version is None:
+            logger._version = version
+
+
+def build_cli(args: ArgsType = None, run: bool = True) -> SelfSpecCLI:
+    """The CLI as ``selfspec`` runs it; ``run=False`` only parses and instantiates (no weights load)."""
+    return SelfSpecCLI(
+        SpecialistModule,
+        SelfSpecDataModule,
+        args=args,
+        run=run,
+        save_config_kwargs={"overwrite": False},
+        # The module owns its optimizer (trainable adapter weights only); no --optimizer flag.
+        auto_configure_optimizers=False,
+        parser_kwargs={"default_env": False, "description": DESCRIPTION},
+    )
+
+
+def main(args: ArgsType = None) -> None:
+    """Run the CLI; ``args`` replaces ``sys.argv[1:]`` when given."""
+    _configure_logging()
+    try:
+        build_cli(args)
+    except SelfSpecError as err:
+        sys.stderr.write(f"error: {err}\n" if "\n" not in str(err) else f"{err}\n")
+        raise SystemExit(USER_ERROR_EXIT) from None
+
+
+class _DropAdverts(logging.Filter):
+    """Lightning advertises its cloud products on every run; selfspec users do not need that."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("💡 Tip")
+
+
+def _configure_logging() -> None:
+    # With several loggers of one run sharing a directory (see _share_log_version), the CSV
+    # logger warns that the directory is not empty; it only ever removes its own metrics.csv.
+    warnings.filterwarnings("ignore", message=r"Experiment logs directory .* exists and is not empty")
+    logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_DropAdverts())
+    package_log = logging.getLogger("selfspec")
+    if not package_log.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("selfspec: %(message)s"))
+        package_log.addHandler(handler)
+        package_log.setLevel(logging.INFO)
+        package_log.propagate = False
+
+
+if __name__ == "__main__":
+    main()

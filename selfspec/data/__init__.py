@@ -1,0 +1,1 @@
+"""Data: tokenisation with response-only labels and the LightningDataModule that serves it."""

@@ -1,0 +1,146 @@
+"""The LightningDataModule that feeds specialisation.
+
+Today it trains on the seed file itself (the paper's "seeds only" control); self-generated data
+(METHOD steps 2-5) plugs in here as further arguments. Construction is cheap and does no I/O:
+the seed file is validated in ``prepare_data``, before Lightning calls ``configure_model``, so a
+bad file fails before any weights are loaded.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import lightning as L
+from torch.utils.data import DataLoader
+
+from selfspec.data.tokenize import ExampleTooLongError, Overflow, TokenizedExample, build_example, collate
+from selfspec.errors import ConfigError
+from selfspec.modeling.loading import load_tokenizer, resolve_model_source
+from selfspec.prompts import get_template
+from selfspec.seeds import Seed, load_seeds
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
+
+log = logging.getLogger(__name__)
+
+
+class SelfSpecDataModule(L.LightningDataModule):
+    def __init__(
+        self,
+        seeds_path: str | Path = "data/seeds/example.jsonl",
+        base_model: str = "builtin:tiny-llama",
+        template: str = "alpaca",
+        max_length: int = 512,
+        overflow: Overflow = "error",
+        batch_size: int = 4,
+        val_fraction: float = 0.1,
+        split_seed: int = 0,
+        num_workers: int = 0,
+        trust_remote_code: bool = False,
+    ) -> None:
+        """Training data for one specialisation run.
+
+        Args:
+            seeds_path: Seed file (JSONL or JSON list; selfspec triplets or Self-Instruct tasks).
+            base_model: Model whose tokenizer is used; linked to ``model.base_model`` by the CLI.
+            template: Prompt template name (``alpaca``).
+            max_length: Longest tokenised example (prompt + response), in tokens.
+            overflow: What to do with an example whose prompt alone reaches ``max_length``:
+                ``error`` stops with its id, ``drop`` skips it and reports the count.
+            batch_size: Examples per micro-batch (per device); use ``trainer.accumulate_grad_batches``
+                for a larger effective batch.
+            val_fraction: Share of examples held out for validation (0 disables validation).
+            split_seed: Seed of the deterministic train/validation split.
+            num_workers: DataLoader worker processes.
+            trust_remote_code: Allow custom tokenizer code from the model repository; off unless
+                you trust its author.
+        """
+        super().__init__()
+        if not 0.0 <= val_fraction < 1.0:
+            raise ConfigError(f"--data.val_fraction must be in [0, 1), got {val_fraction}")
+        if max_length < 2:
+            raise ConfigError(f"--data.max_length must be at least 2, got {max_length}")
+        if batch_size < 1:
+            raise ConfigError(f"--data.batch_size must be at least 1, got {batch_size}")
+        self.save_hyperparameters()
+        self.seeds_path = Path(seeds_path)
+        self.base_model = base_model
+        self.template = get_template(template)
+        self.max_length = max_length
+        self.overflow = overflow
+        self.batch_size = batch_size
+        self.val_fraction = val_fraction
+        self.split_seed = split_seed
+        self.num_workers = num_workers
+        self.trust_remote_code = trust_remote_code
+        self.train_examples: list[TokenizedExample] = []
+        self.val_examples: list[TokenizedExample] = []
+        self.pad_id = 0
+
+    def prepare_data(self) -> None:
+        # Runs before anything is written or loaded: a bad seed file or an unreachable model
+        # fails here, with nothing half-done. It also builds a built-in model once (rank 0).
+        load_seeds(self.seeds_path)
+        resolve_model_source(self.base_model)
+
+    def setup(self, stage: str) -> None:
+        if self.train_examples:
+            return
+        seeds = load_seeds(self.seeds_path)
+        tokenizer = load_tokenizer(resolve_model_source(self.base_model), self.trust_remote_code)
+        self.pad_id = tokenizer.pad_token_id
+        examples = self._tokenize(seeds, tokenizer)
+        if not examples:
+            raise ConfigError(f"{self.seeds_path}: no example fits --data.max_length={self.max_length}")
+        train_idx, val_idx = split_indices(len(examples), self.val_fraction, self.split_seed)
+        self.train_examples = [examples[i] for i in train_idx]
+        self.val_examples = [examples[i] for i in val_idx]
+        log.info("data: %d train / %d validation examples", len(self.train_examples), len(self.val_examples))
+
+    def _tokenize(self, seeds: list[Seed], tokenizer: PreTrainedTokenizerBase) -> list[TokenizedExample]:
+        examples, dropped, truncated = [], 0, 0
+        for seed in seeds:
+            prompt_ids = tokenizer(self.template.render(seed.instruction, seed.input))["input_ids"]
+            response_ids = tokenizer(seed.output.strip(), add_special_tokens=False)["input_ids"]
+            try:
+                example = build_example(
+                    prompt_ids, response_ids, tokenizer.eos_token_id, self.max_length, f"{seed.id!r}"
+                )
+            except ExampleTooLongError:
+                if self.overflow == "error":
+                    raise
+                dropped += 1
+                continue
+            truncated += example.truncated
+            examples.append(example)
+        if dropped or truncated:
+            log.warning("data: %d examples dropped (prompt too long), %d responses truncated", dropped, truncated)
+        return examples
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.train_examples, shuffle=True)
+
+    def val_dataloader(self) -> DataLoader | list:
+        return self._loader(self.val_examples, shuffle=False) if self.val_examples else []
+
+    def _loader(self, examples: list[TokenizedExample], shuffle: bool) -> DataLoader:
+        return DataLoader(
+            examples,  # type: ignore[arg-type]
+            batch_size=self.batch_size,
+            shuffle=shuffle,
+            collate_fn=partial(collate, pad_id=self.pad_id),
+            num_workers=self.num_workers,
+        )
+
+
+def split_indices(n: int, val_fraction: float, seed: int) -> tuple[list[int], list[int]]:
+    """Deterministic shuffled split; validation gets ``round(n * val_fraction)`` items, training at least one."""
+    order = list(range(n))
+    random.Random(seed).shuffle(order)
+    n_val = min(round(n * val_fraction), n - 1)
+    return sorted(order[n_val:]), sorted(order[:n_val])

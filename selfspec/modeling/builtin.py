@@ -1,0 +1,134 @@
+"""Built-in base models: small models selfspec can build offline, for demos and tests.
+
+``builtin:tiny-llama`` is a randomly initialised two-layer Llama with a real byte-level BPE
+tokenizer. It exercises the exact code path of a Hub model (``save_pretrained`` ->
+``from_pretrained``), in seconds and without a download; it knows nothing. Built models are
+cached under ``$SELFSPEC_CACHE`` (default ``~/.cache/selfspec``) and rebuilt identically from
+their seed.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from selfspec.errors import ModelLoadError
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerFast
+
+BUILD_VERSION = 1  # bump when the builder's output changes, so caches are not reused
+
+
+@dataclass(frozen=True)
+class TinyLlamaSpec:
+    """Shape of a tiny Llama.
+
+    Args:
+        vocab_size: Size of the BPE vocabulary trained on the embedded corpus.
+        hidden_size: Model width; a multiple of 64 so 4-bit blocks fit.
+        intermediate_size: MLP width; a multiple of 64.
+        num_hidden_layers: Number of decoder layers.
+        num_attention_heads: Query heads.
+        num_key_value_heads: Key/value heads (grouped-query attention when fewer than query heads).
+        max_position_embeddings: Longest sequence the model accepts.
+        seed: Seed of the weight initialisation.
+    """
+
+    vocab_size: int = 1024
+    hidden_size: int = 64
+    intermediate_size: int = 128
+    num_hidden_layers: int = 2
+    num_attention_heads: int = 4
+    num_key_value_heads: int = 2
+    max_position_embeddings: int = 2048
+    seed: int = 0
+
+
+def cache_root() -> Path:
+    """Where selfspec keeps what it builds; ``$SELFSPEC_CACHE`` overrides the default."""
+    return Path(os.environ.get("SELFSPEC_CACHE", Path.home() / ".cache" / "selfspec"))
+
+
+def build_tiny_llama(out_dir: str | Path, spec: TinyLlamaSpec = TinyLlamaSpec()) -> Path:
+    """Write a tiny random Llama and its tokenizer to ``out_dir`` with ``save_pretrained``."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    out_dir = Path(out_dir)
+    tokenizer = build_bpe_tokenizer(spec.vocab_size)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=spec.hidden_size,
+        intermediate_size=spec.intermediate_size,
+        num_hidden_layers=spec.num_hidden_layers,
+        num_attention_heads=spec.num_attention_heads,
+        num_key_value_heads=spec.num_key_value_heads,
+        max_position_embeddings=spec.max_position_embeddings,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        tie_word_embeddings=False,
+    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(spec.seed)
+        model = LlamaForCausalLM(config)
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    model.save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
+    return out_dir
+
+
+def build_bpe_tokenizer(vocab_size: int) -> PreTrainedTokenizerFast:
+    """A byte-level BPE tokenizer (no unknown tokens) trained on the embedded corpus."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    specials = ["<pad>", "<s>", "</s>"]
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=specials,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    corpus = resources.files("selfspec.assets").joinpath("tiny_corpus.txt").read_text(encoding="utf-8")
+    tok.train_from_iterator(corpus.splitlines(), trainer=trainer)
+    # Like Llama tokenizers: BOS in front of every encoded text, EOS added by the data code.
+    tok.post_processor = processors.TemplateProcessing(
+        single="<s> $A", special_tokens=[("<s>", tok.token_to_id("<s>"))]
+    )
+    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", pad_token="<pad>")
+
+
+BUILDERS: dict[str, Callable[[Path], Path]] = {"tiny-llama": build_tiny_llama}
+
+
+def ensure_builtin(name: str) -> Path:
+    """The directory of built-in model ``name``, building it atomically on first use."""
+    if name not in BUILDERS:
+        raise ModelLoadError(f"base_model 'builtin:{name}' is unknown; built-in models: {sorted(BUILDERS)}")
+    target = cache_root() / "builtin" / f"{name}-v{BUILD_VERSION}"
+    if (target / "config.json").is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=target.parent))
+    try:
+        BUILDERS[name](staging)
+        staging.chmod(0o755)  # mkdtemp makes it private; the built model is not a secret
+        try:
+            os.replace(staging, target)
+        except OSError:
+            if not (target / "config.json").is_file():  # another process did not win the race
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
