@@ -13,7 +13,8 @@ import yaml
 
 from selfspec.cli import main
 from selfspec.data.module import SelfSpecDataModule
-from selfspec.specialist import LoraSettings, SpecialistModule
+from selfspec.modeling.adapters import LoraSettings
+from selfspec.specialist import SpecialistModule
 
 REPO = Path(__file__).resolve().parents[1]
 QUICKSTART = REPO / "configs" / "quickstart.yaml"

@@ -1,0 +1,1 @@
+"""Batched text generation shared by brainstorming, response writing and evaluation."""

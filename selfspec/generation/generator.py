@@ -1,0 +1,186 @@
+"""One batched generator for every stage that makes a model write: brainstorming, responses, evaluation.
+
+Speed comes from batching with left padding, bucketing prompts of similar length into the same
+batch (less padding), the KV cache and ``torch.inference_mode``. Batch composition is a pure
+function of the prompt list and ``batch_size``, and sampling is seeded per item, so the same
+inputs always give the same outputs. A CUDA out-of-memory error halves the batch and goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from transformers import LogitsProcessorList
+
+from selfspec.generation.sampling import SeededSampler
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SamplingSettings:
+    """How the model writes.
+
+    Args:
+        max_new_tokens: Most tokens written per prompt.
+        do_sample: Sample (True) or decode greedily (False).
+        temperature: Softmax temperature when sampling.
+        top_p: Nucleus sampling mass when sampling.
+        stop: Strings that end a continuation; the text is cut before the first one.
+    """
+
+    max_new_tokens: int = 256
+    do_sample: bool = False
+    temperature: float = 1.0
+    top_p: float = 1.0
+    stop: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Generation:
+    """One continuation: ``text`` is cut at the first stop string, ``raw`` is everything written."""
+
+    text: str
+    raw: str
+    new_tokens: int
+    prompt_tokens: int
+
+
+def cut_at_stop(text: str, stop: Sequence[str]) -> str:
+    """``text`` up to the earliest occurrence of any stop string."""
+    cut = min((i for s in stop if s and (i := text.find(s)) >= 0), default=len(text))
+    return text[:cut]
+
+
+def length_buckets(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
+    """Indices grouped into batches of similar length (longest first); stable and deterministic."""
+    order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
+    return [order[k : k + batch_size] for k in range(0, len(order), batch_size)]
+
+
+ProcessorFactory = Callable[[Sequence[int]], LogitsProcessorList]
+
+
+class BatchGenerator:
+    """Generate continuations for many prompts with one model.
+
+    Args:
+        model: A causal LM (a PEFT model works too), already on its device.
+        tokenizer: Its tokenizer; padding is set to the left for generation.
+        batch_size: Prompts per ``generate`` call (halved on CUDA out-of-memory).
+        extra_processors: Optional factory giving logits processors for a batch's item indices
+            (used for contrastive decoding).
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        batch_size: int = 16,
+        extra_processors: ProcessorFactory | None = None,
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        self.model = model
+        self.tokenizer = tokenizer
+        self.batch_size = batch_size
+        self.extra_processors = extra_processors
+        self.new_tokens = 0
+        self.seconds = 0.0
+
+    @property
+    def tokens_per_second(self) -> float:
+        return self.new_tokens / self.seconds if self.seconds else 0.0
+
+    def generate(
+        self,
+        prompts: Sequence[str],
+        sampling: SamplingSettings,
+        seeds: Sequence[int] | None = None,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> list[Generation]:
+        """Continuations of ``prompts`` in their order; ``seeds`` (one per prompt) when sampling."""
+        if sampling.do_sample and (seeds is None or len(seeds) != len(prompts)):
+            raise ValueError("sampling needs one seed per prompt")
+        encoded = [self.tokenizer(p)["input_ids"] for p in prompts]
+        results: list[Generation | None] = [None] * len(prompts)
+        for batch in length_buckets([len(e) for e in encoded], self.batch_size):
+            for index, generation in zip(batch, self._generate_adaptive(batch, encoded, sampling, seeds), strict=True):
+                results[index] = generation
+            if on_batch is not None:
+                on_batch(len(batch))
+        return [r for r in results if r is not None]
+
+    def _generate_adaptive(
+        self, batch: list[int], encoded: list[list[int]], sampling: SamplingSettings, seeds: Sequence[int] | None
+    ) -> list[Generation]:
+        try:
+            return self._generate_batch(batch, encoded, sampling, seeds)
+        except torch.OutOfMemoryError:
+            if len(batch) == 1:
+                raise
+            torch.cuda.empty_cache()
+            half = len(batch) // 2
+            log.warning(
+                "CUDA out of memory with %d prompts in a batch; retrying as %d + %d",
+                len(batch),
+                half,
+                len(batch) - half,
+            )
+            return self._generate_adaptive(batch[:half], encoded, sampling, seeds) + self._generate_adaptive(
+                batch[half:], encoded, sampling, seeds
+            )
+
+    @torch.inference_mode()
+    def _generate_batch(
+        self, batch: list[int], encoded: list[list[int]], sampling: SamplingSettings, seeds: Sequence[int] | None
+    ) -> list[Generation]:
+        input_ids, attention_mask = self._left_pad([encoded[i] for i in batch])
+        processors = LogitsProcessorList()
+        if self.extra_processors is not None:
+            processors.extend(self.extra_processors(batch))
+        if sampling.do_sample:
+            assert seeds is not None
+            processors.append(SeededSampler([seeds[i] for i in batch], sampling.temperature, sampling.top_p))
+        started = time.perf_counter()
+        output = self.model.generate(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            max_new_tokens=sampling.max_new_tokens,
+            do_sample=False,  # sampling, when asked, is done by SeededSampler (one RNG per item)
+            num_beams=1,
+            logits_processor=processors,
+            stop_strings=list(sampling.stop) or None,
+            tokenizer=self.tokenizer,
+            pad_token_id=self.tokenizer.pad_token_id,
+            eos_token_id=self.tokenizer.eos_token_id,
+            use_cache=True,
+        )
+        self.seconds += time.perf_counter() - started
+        return [
+            self._decode(row, len(encoded[i]), sampling.stop)
+            for row, i in zip(output[:, input_ids.shape[1] :], batch, strict=True)
+        ]
+
+    def _decode(self, new_ids: torch.Tensor, prompt_tokens: int, stop: Sequence[str]) -> Generation:
+        ids = new_ids.tolist()
+        # Everything after the first EOS (or padding of finished rows) is not part of the answer.
+        for special in (self.tokenizer.eos_token_id, self.tokenizer.pad_token_id):
+            if special in ids:
+                ids = ids[: ids.index(special)]
+        self.new_tokens += len(ids)
+        raw = self.tokenizer.decode(ids, skip_special_tokens=True)
+        return Generation(cut_at_stop(raw, stop), raw, len(ids), prompt_tokens)
+
+    def _left_pad(self, rows: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        width = max(len(r) for r in rows)
+        pad = self.tokenizer.pad_token_id
+        ids = torch.tensor([[pad] * (width - len(r)) + r for r in rows], dtype=torch.long)
+        mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows], dtype=torch.long)
+        device = getattr(self.model, "device", torch.device("cpu"))
+        return ids.to(device), mask.to(device)

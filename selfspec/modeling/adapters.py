@@ -1,0 +1,105 @@
+"""Base model + LoRA adapter: the one place that builds the network selfspec trains and runs.
+
+* ``load_base`` loads a base model (quantised when asked) onto a device;
+* ``add_lora`` wraps it with a fresh, trainable LoRA adapter (QLoRA when the base is 4-bit);
+* ``attach_adapter`` loads a saved PEFT adapter directory onto it (regeneration, evaluation).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from selfspec.errors import ConfigError, ModelLoadError
+from selfspec.modeling.loading import resolve_model_source
+from selfspec.modeling.quantization import Quantization, compute_dtype, quantization_config
+
+
+@dataclass(frozen=True)
+class LoraSettings:
+    """LoRA adapter shape (METHOD step 6 defaults).
+
+    Args:
+        r: Rank of the update matrices.
+        alpha: Scaling numerator; the update is scaled by alpha / r.
+        dropout: Dropout on the adapter input.
+        target_modules: Module names to adapt, or ``all-linear`` for every linear projection
+            except the output head.
+    """
+
+    r: int = 8
+    alpha: int = 16
+    dropout: float = 0.05
+    target_modules: list[str] | str = "all-linear"
+
+    def check(self, flag: str = "--model.lora") -> None:
+        """Raise ``ConfigError`` naming the flag of the first impossible value."""
+        if self.r <= 0:
+            raise ConfigError(f"{flag}.r must be a positive integer, got {self.r}")
+        if self.alpha <= 0:
+            raise ConfigError(f"{flag}.alpha must be positive, got {self.alpha}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"{flag}.dropout must be in [0, 1), got {self.dropout}")
+
+
+def load_base(
+    base_model: str,
+    quantization: Quantization = "nf4",
+    device: torch.device | None = None,
+    trust_remote_code: bool = False,
+) -> Any:
+    """The base causal LM on ``device``: 4-bit/8-bit through bitsandbytes, or unquantised."""
+    from transformers import AutoModelForCausalLM
+
+    device = device or torch.device("cpu")
+    source = resolve_model_source(base_model)
+    dtype = compute_dtype(device)
+    quant = quantization_config(quantization, dtype)
+    try:
+        model = AutoModelForCausalLM.from_pretrained(
+            source.name_or_path,
+            local_files_only=source.local_files_only,
+            trust_remote_code=trust_remote_code,
+            dtype=dtype,
+            quantization_config=quant,
+            device_map={"": device} if quant is not None else None,
+        )
+    except (OSError, ValueError) as err:
+        raise ModelLoadError(f"cannot load base_model {base_model!r}: {err}") from err
+    return model if quant is not None else model.to(device)  # type: ignore[arg-type]
+
+
+def add_lora(base: Any, lora: LoraSettings, gradient_checkpointing: bool = False) -> Any:
+    """Wrap ``base`` with a fresh trainable LoRA adapter; every base weight is frozen."""
+    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+
+    if getattr(base, "is_loaded_in_4bit", False) or getattr(base, "is_loaded_in_8bit", False):
+        base = prepare_model_for_kbit_training(base, use_gradient_checkpointing=gradient_checkpointing)
+    elif gradient_checkpointing:
+        base.gradient_checkpointing_enable()
+    config = LoraConfig(
+        r=lora.r,
+        lora_alpha=lora.alpha,
+        lora_dropout=lora.dropout,
+        target_modules=lora.target_modules,
+        task_type="CAUSAL_LM",
+    )
+    try:
+        return get_peft_model(base, config)
+    except ValueError as err:
+        raise ConfigError(f"--model.lora.target_modules={lora.target_modules!r}: {err}") from err
+
+
+def attach_adapter(base: Any, adapter_dir: str | Path, trainable: bool = False, name: str = "default") -> Any:
+    """Load a saved PEFT adapter (``adapter_config.json`` + safetensors) onto ``base``."""
+    from peft import PeftModel
+
+    adapter_dir = Path(adapter_dir)
+    if not (adapter_dir / "adapter_config.json").is_file():
+        raise ModelLoadError(
+            f"adapter {str(adapter_dir)!r}: no adapter_config.json there (not a PEFT adapter directory)"
+        )
+    return PeftModel.from_pretrained(base, str(adapter_dir), is_trainable=trainable, adapter_name=name)

@@ -1,0 +1,92 @@
+"""The batched generator: same answers as one-by-one decoding, seeded sampling, stop strings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from selfspec.generation.generator import BatchGenerator, SamplingSettings, cut_at_stop, length_buckets
+from selfspec.generation.sampling import top_p_filter
+from selfspec.modeling.loading import load_tokenizer, resolve_model_source
+
+PROMPTS = [
+    "Answer the question.",
+    "List every disease mentioned in the sentence: patients with asthma and eczema",
+    "Yes or no?",
+    "Summarise the abstract in one sentence. Background: sepsis remains a leading cause of death.",
+    "What is the relation between the chemical and the protein?",
+    "The patient was treated with metformin for type 2 diabetes and reported nausea.",
+    "Classify",
+]
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_model_dir: Path) -> tuple[object, object]:
+    from transformers import AutoModelForCausalLM
+
+    source = resolve_model_source(str(tiny_model_dir))
+    model = AutoModelForCausalLM.from_pretrained(source.name_or_path, dtype=torch.float32).eval()
+    return model, load_tokenizer(source)
+
+
+@pytest.mark.parametrize(
+    ("lengths", "size", "batches"),
+    [([3, 9, 1, 9, 4], 2, [[1, 3], [4, 0], [2]]), ([5], 4, [[0]]), ([], 3, []), ([2, 2, 2], 3, [[0, 1, 2]])],
+)
+def test_length_buckets(lengths: list[int], size: int, batches: list[list[int]]) -> None:
+    assert length_buckets(lengths, size) == batches
+
+
+@pytest.mark.parametrize(
+    ("text", "stop", "cut"),
+    [("a\n\n###b", ("###",), "a\n\n"), ("abc", ("x",), "abc"), ("a2. b1. c", ("1.", "2."), "a"), ("ab", ("",), "ab")],
+)
+def test_cut_at_stop(text: str, stop: tuple[str, ...], cut: str) -> None:
+    assert cut_at_stop(text, stop) == cut
+
+
+def test_top_p_keeps_the_smallest_set_reaching_p() -> None:
+    logits = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05]]))
+    kept = torch.isfinite(top_p_filter(logits, 0.75))
+    assert kept.tolist() == [[True, True, False, False]]
+    assert torch.isfinite(top_p_filter(logits, 0.01)).tolist() == [[True, False, False, False]]
+    assert torch.equal(top_p_filter(logits, 1.0), logits)
+
+
+def test_batched_greedy_equals_one_by_one(tiny: tuple[object, object]) -> None:
+    model, tokenizer = tiny
+    greedy = SamplingSettings(max_new_tokens=12)
+    batched = BatchGenerator(model, tokenizer, batch_size=4).generate(PROMPTS, greedy)
+    single = BatchGenerator(model, tokenizer, batch_size=1).generate(PROMPTS, greedy)
+    assert [g.raw for g in batched] == [g.raw for g in single]
+    assert all(g.new_tokens > 0 for g in batched)
+    assert [g.prompt_tokens for g in batched] == [len(tokenizer(p)["input_ids"]) for p in PROMPTS]
+
+
+def test_seeded_sampling_depends_on_item_seed_not_batch(tiny: tuple[object, object]) -> None:
+    model, tokenizer = tiny
+    sampling = SamplingSettings(max_new_tokens=10, do_sample=True, temperature=1.0, top_p=0.98)
+    seeds = [11, 12, 13, 14, 15, 16, 17]
+    a = BatchGenerator(model, tokenizer, batch_size=3).generate(PROMPTS, sampling, seeds)
+    b = BatchGenerator(model, tokenizer, batch_size=1).generate(PROMPTS, sampling, seeds)
+    c = BatchGenerator(model, tokenizer, batch_size=3).generate(PROMPTS, sampling, [s + 100 for s in seeds])
+    assert [g.raw for g in a] == [g.raw for g in b]
+    assert [g.raw for g in a] != [g.raw for g in c]
+
+
+def test_stop_strings_cut_the_text(tiny: tuple[object, object]) -> None:
+    model, tokenizer = tiny
+    free = BatchGenerator(model, tokenizer).generate(PROMPTS[:3], SamplingSettings(max_new_tokens=16))
+    stop = free[0].raw[3:6]
+    assert stop and stop in free[0].raw
+    cut = BatchGenerator(model, tokenizer).generate(PROMPTS[:1], SamplingSettings(max_new_tokens=16, stop=(stop,)))
+    assert cut[0].text == free[0].raw[: free[0].raw.find(stop)]
+    assert stop not in cut[0].text
+
+
+def test_sampling_without_seeds_is_refused(tiny: tuple[object, object]) -> None:
+    model, tokenizer = tiny
+    with pytest.raises(ValueError, match="one seed per prompt"):
+        BatchGenerator(model, tokenizer).generate(PROMPTS, SamplingSettings(do_sample=True))
