@@ -13,7 +13,7 @@ import lightning as L
 import torch
 
 from selfspec.errors import ConfigError
-from selfspec.modeling.adapters import LoraSettings, add_lora, load_base
+from selfspec.modeling.adapters import LoraSettings, add_lora, attach_adapter, load_base
 from selfspec.modeling.quantization import Quantization
 
 log = logging.getLogger(__name__)
@@ -25,6 +25,7 @@ class SpecialistModule(L.LightningModule):
         base_model: str = "builtin:tiny-llama",
         quantization: Quantization = "nf4",
         lora: LoraSettings = LoraSettings(),
+        adapter: str | None = None,
         learning_rate: float = 3e-4,
         weight_decay: float = 0.0,
         trust_remote_code: bool = False,
@@ -35,7 +36,9 @@ class SpecialistModule(L.LightningModule):
             base_model: Hub id (``meta-llama/Llama-2-7b-hf``), local directory written by
                 ``save_pretrained``, or ``builtin:tiny-llama``.
             quantization: Base weights in 4-bit NF4 (QLoRA), 8-bit, or unquantised (``none``).
-            lora: LoRA adapter settings.
+            lora: LoRA adapter settings (for a fresh adapter).
+            adapter: Start from this saved PEFT adapter directory instead of a fresh LoRA (to
+                evaluate it, regenerate data with it, or continue training it).
             learning_rate: AdamW learning rate.
             weight_decay: AdamW weight decay.
             trust_remote_code: Allow custom model code from the model repository; off unless
@@ -48,6 +51,7 @@ class SpecialistModule(L.LightningModule):
             raise ConfigError(f"--model.learning_rate must be positive, got {learning_rate}")
         self.save_hyperparameters()
         self.base_model = base_model
+        self.adapter = adapter
         self.quantization = quantization
         self.learning_rate = learning_rate
         self.weight_decay = weight_decay
@@ -62,6 +66,8 @@ class SpecialistModule(L.LightningModule):
     def _load_with_lora(self) -> Any:
         device = self.trainer.strategy.root_device if self._trainer is not None else torch.device("cpu")
         base = load_base(self.base_model, self.quantization, device, self.trust_remote_code)
+        if self.adapter is not None:
+            return attach_adapter(base, self.adapter, trainable=True)
         return add_lora(base, self.lora)
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:

@@ -103,3 +103,24 @@ def attach_adapter(base: Any, adapter_dir: str | Path, trainable: bool = False, 
             f"adapter {str(adapter_dir)!r}: no adapter_config.json there (not a PEFT adapter directory)"
         )
     return PeftModel.from_pretrained(base, str(adapter_dir), is_trainable=trainable, adapter_name=name)
+
+
+ADAPTER_META = "selfspec_adapter.json"  # written beside adapter_config.json by selfspec exports
+
+
+def read_adapter_meta(adapter_dir: str | Path) -> dict[str, Any]:
+    """selfspec's record of how an adapter was trained (template, base model, ...); {} if absent."""
+    import json
+
+    path = Path(adapter_dir) / ADAPTER_META
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+
+def write_adapter_meta(adapter_dir: str | Path, meta: dict[str, Any]) -> None:
+    """Save ``meta`` (must hold at least ``template`` and ``base_model``) beside the adapter, atomically."""
+    from selfspec.io import atomic_write_json
+
+    missing = {"template", "base_model"} - set(meta)
+    if missing:
+        raise ValueError(f"adapter meta lacks {sorted(missing)}")
+    atomic_write_json(Path(adapter_dir) / ADAPTER_META, meta)
