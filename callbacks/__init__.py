@@ -1,5 +1,7 @@
 """Lightning callbacks of selfspec, installed as ``selfspec.callbacks`` (see pyproject.toml)."""
 
+from selfspec.callbacks.adapter_export import AdapterExport
+from selfspec.callbacks.checkpoint import ResumableCheckpoint
 from selfspec.callbacks.summary import RunSummary
 
-__all__ = ["RunSummary"]
+__all__ = ["AdapterExport", "ResumableCheckpoint", "RunSummary"]

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
-from lightning.pytorch.utilities import rank_zero_only
 
 from selfspec.io import atomic_write_json
 
@@ -28,15 +27,19 @@ class RunSummary(L.Callback):
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._started = time.monotonic()
 
-    @rank_zero_only
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        summary = fit_summary(trainer, pl_module, time.monotonic() - self._started)
+        log_dir = trainer.log_dir  # a collective call under DDP: every rank must make it
+        if not trainer.is_global_zero:
+            return
+        summary = fit_summary(trainer, pl_module, log_dir, time.monotonic() - self._started)
         log.info("run summary\n%s", format_table(summary))
-        if trainer.log_dir is not None:
-            atomic_write_json(Path(trainer.log_dir) / self.filename, summary)
+        if log_dir is not None:
+            atomic_write_json(Path(log_dir) / self.filename, summary)
 
 
-def fit_summary(trainer: L.Trainer, pl_module: L.LightningModule, seconds: float) -> dict[str, Any]:
+def fit_summary(
+    trainer: L.Trainer, pl_module: L.LightningModule, log_dir: str | None, seconds: float
+) -> dict[str, Any]:
     """The figures a user checks first after a run."""
     trainable = sum(p.numel() for p in pl_module.parameters() if p.requires_grad)
     total = sum(p.numel() for p in pl_module.parameters())
@@ -48,7 +51,7 @@ def fit_summary(trainer: L.Trainer, pl_module: L.LightningModule, seconds: float
         "total_parameters": total,
         "seconds": round(seconds, 2),
         "metrics": metrics,
-        "log_dir": trainer.log_dir,
+        "log_dir": log_dir,
     }
 
 

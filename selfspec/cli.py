@@ -11,14 +11,16 @@ from __future__ import annotations
 import logging
 import sys
 import warnings
+from pathlib import Path
 from typing import Any
 
 from lightning.pytorch import Trainer
+from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
 from selfspec.data.module import SelfSpecDataModule
-from selfspec.errors import SelfSpecError
+from selfspec.errors import ConfigError, SelfSpecError
 from selfspec.specialist import SpecialistModule
 
 USER_ERROR_EXIT = 2
@@ -35,10 +37,38 @@ class SelfSpecCLI(LightningCLI):
         parser.link_arguments("model.base_model", "data.base_model")
         parser.link_arguments("model.trust_remote_code", "data.trust_remote_code")
 
+    def before_fit(self) -> None:
+        config = self.config_init[self.subcommand]
+        _check_ckpt_path(self.trainer, config.get("ckpt_path"))
+        if config.get("weights_only") is None:
+            # Checkpoints load as tensors and plain types only (never arbitrary pickles) unless
+            # the user explicitly passes --weights_only false for a checkpoint they trust.
+            config["weights_only"] = True
+
+    before_validate = before_test = before_predict = before_fit
+
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
         trainer = super().instantiate_trainer(**kwargs)
         _share_log_version(trainer)
         return trainer
+
+
+def _check_ckpt_path(trainer: Trainer, ckpt_path: str | None) -> None:
+    """A resume request that finds nothing is an error, never a silent fresh start."""
+    if ckpt_path is None:
+        return
+    if ckpt_path == "last":
+        callback = trainer.checkpoint_callback
+        dirpath = getattr(callback, "dirpath", None)
+        if not (isinstance(callback, ModelCheckpoint) and callback.save_last and dirpath):
+            raise ConfigError(
+                "--ckpt_path last needs a ModelCheckpoint callback with save_last: true and a fixed dirpath "
+                "(otherwise each run writes into a new version directory and finds nothing to resume)"
+            )
+        if not (Path(dirpath) / f"{callback.CHECKPOINT_NAME_LAST}{callback.FILE_EXTENSION}").is_file():
+            raise ConfigError(f"--ckpt_path last: no last checkpoint in {dirpath}; nothing to resume")
+    elif ckpt_path not in ("best", "hpc", "registry") and "://" not in ckpt_path and not Path(ckpt_path).is_file():
+        raise ConfigError(f"--ckpt_path {ckpt_path}: no such checkpoint file")
 
 
 def _share_log_version(trainer: Trainer) -> None:

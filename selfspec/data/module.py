@@ -15,8 +15,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import lightning as L
-from torch.utils.data import DataLoader
+import torch
+from torch.utils.data import Sampler
+from torchdata.stateful_dataloader import StatefulDataLoader
 
+from selfspec.data.sampling import PassCounter, ResumableShuffleSampler
 from selfspec.data.tokenize import ExampleTooLongError, Overflow, TokenizedExample, build_example, collate
 from selfspec.errors import ConfigError
 from selfspec.modeling.loading import load_tokenizer, resolve_model_source
@@ -40,6 +43,7 @@ class SelfSpecDataModule(L.LightningDataModule):
         batch_size: int = 4,
         val_fraction: float = 0.1,
         split_seed: int = 0,
+        group_by_length: bool = True,
         num_workers: int = 0,
         trust_remote_code: bool = False,
     ) -> None:
@@ -55,7 +59,9 @@ class SelfSpecDataModule(L.LightningDataModule):
             batch_size: Examples per micro-batch (per device); use ``trainer.accumulate_grad_batches``
                 for a larger effective batch.
             val_fraction: Share of examples held out for validation (0 disables validation).
-            split_seed: Seed of the deterministic train/validation split.
+            split_seed: Seed of the deterministic train/validation split and of the shuffling.
+            group_by_length: Batch examples of similar length together (less padding, faster);
+                otherwise shuffle uniformly.
             num_workers: DataLoader worker processes.
             trust_remote_code: Allow custom tokenizer code from the model repository; off unless
                 you trust its author.
@@ -68,6 +74,7 @@ class SelfSpecDataModule(L.LightningDataModule):
         if batch_size < 1:
             raise ConfigError(f"--data.batch_size must be at least 1, got {batch_size}")
         self.save_hyperparameters()
+        self.hparams["seeds_path"] = str(seeds_path)  # plain types only: checkpoints load with weights_only
         self.seeds_path = Path(seeds_path)
         self.base_model = base_model
         self.template = get_template(template)
@@ -76,11 +83,13 @@ class SelfSpecDataModule(L.LightningDataModule):
         self.batch_size = batch_size
         self.val_fraction = val_fraction
         self.split_seed = split_seed
+        self.group_by_length = group_by_length
         self.num_workers = num_workers
         self.trust_remote_code = trust_remote_code
         self.train_examples: list[TokenizedExample] = []
         self.val_examples: list[TokenizedExample] = []
         self.pad_id = 0
+        self.passes = PassCounter()
 
     def prepare_data(self) -> None:
         # Runs before anything is written or loaded: a bad seed file or an unreachable model
@@ -122,19 +131,30 @@ class SelfSpecDataModule(L.LightningDataModule):
             log.warning("data: %d examples dropped (prompt too long), %d responses truncated", dropped, truncated)
         return examples
 
-    def train_dataloader(self) -> DataLoader:
-        return self._loader(self.train_examples, shuffle=True)
+    def train_dataloader(self) -> StatefulDataLoader:
+        lengths = [len(e.input_ids) for e in self.train_examples]
+        sampler = ResumableShuffleSampler(lengths, self.batch_size, self.split_seed, self.passes, self.group_by_length)
+        return self._loader(self.train_examples, sampler)
 
-    def val_dataloader(self) -> DataLoader | list:
-        return self._loader(self.val_examples, shuffle=False) if self.val_examples else []
+    def state_dict(self) -> dict[str, int]:
+        return {"completed_passes": self.passes.completed}
 
-    def _loader(self, examples: list[TokenizedExample], shuffle: bool) -> DataLoader:
-        return DataLoader(
-            examples,  # type: ignore[arg-type]
+    def load_state_dict(self, state_dict: dict[str, int]) -> None:
+        self.passes.completed = state_dict["completed_passes"]
+
+    def val_dataloader(self) -> StatefulDataLoader | list:
+        return self._loader(self.val_examples, None) if self.val_examples else []
+
+    def _loader(self, examples: list[TokenizedExample], sampler: Sampler | None) -> StatefulDataLoader:
+        # A stateful loader lets Lightning resume mid-epoch at the exact batch. Its own generator
+        # keeps the loader's seed draws off the global RNG, whose state (dropout) checkpoints restore.
+        return StatefulDataLoader(
+            examples,
             batch_size=self.batch_size,
-            shuffle=shuffle,
+            sampler=sampler,
             collate_fn=partial(collate, pad_id=self.pad_id),
             num_workers=self.num_workers,
+            generator=torch.Generator().manual_seed(self.split_seed),
         )
 
 

@@ -23,7 +23,7 @@ from selfspec.errors import ModelLoadError
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerFast
 
-BUILD_VERSION = 1  # bump when the builder's output changes, so caches are not reused
+BUILD_VERSION = 2  # bump when the builder's output changes, so caches are not reused
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,8 @@ class TinyLlamaSpec:
         num_attention_heads: Query heads.
         num_key_value_heads: Key/value heads (grouped-query attention when fewer than query heads).
         max_position_embeddings: Longest sequence the model accepts.
+        initializer_range: Std of the weight initialisation. Larger than Llama's 0.02 so that a
+            frozen random output head still lets a LoRA adapter fit a handful of examples.
         seed: Seed of the weight initialisation.
     """
 
@@ -48,6 +50,7 @@ class TinyLlamaSpec:
     num_attention_heads: int = 4
     num_key_value_heads: int = 2
     max_position_embeddings: int = 2048
+    initializer_range: float = 0.1
     seed: int = 0
 
 
@@ -75,6 +78,7 @@ def build_tiny_llama(out_dir: str | Path, spec: TinyLlamaSpec = TinyLlamaSpec())
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
         tie_word_embeddings=False,
+        initializer_range=spec.initializer_range,
     )
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(spec.seed)

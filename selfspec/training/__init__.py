@@ -1,0 +1,1 @@
+"""Training helpers: schedules, gradient accumulation, RNG state for exact resume."""
