@@ -82,6 +82,10 @@ class SpecialistModule(L.LightningModule):
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         self.log("val/loss", self(batch), prog_bar=True, batch_size=batch["input_ids"].shape[0], sync_dist=True)
 
+    def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        # `selfspec test`: held-out loss; selfspec.callbacks.DomainEvaluation adds the task suite.
+        self.log("test/loss", self(batch), batch_size=batch["input_ids"].shape[0], sync_dist=True)
+
     def configure_optimizers(self) -> torch.optim.Optimizer:
         trainable = [p for p in self.parameters() if p.requires_grad]
         return torch.optim.AdamW(trainable, lr=self.learning_rate, weight_decay=self.weight_decay)

@@ -128,6 +128,10 @@ class SelfSpecDataModule(L.LightningDataModule):
     def val_dataloader(self) -> DataLoader | list:
         return self._loader(self.val_examples, shuffle=False) if self.val_examples else []
 
+    def test_dataloader(self) -> DataLoader | list:
+        # `selfspec test` runs the held-out examples; selfspec.callbacks.DomainEvaluation adds the suite.
+        return self.val_dataloader()
+
     def _loader(self, examples: list[TokenizedExample], shuffle: bool) -> DataLoader:
         return DataLoader(
             examples,  # type: ignore[arg-type]
