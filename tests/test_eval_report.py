@@ -102,3 +102,17 @@ def test_evaluate_suite_with_the_tiny_model(tiny_model_dir: Path) -> None:
     assert summary[("summary", 0, None)] == 1  # the one long passage is cut, not dropped
     assert all(0.0 <= s.scores.f1 <= 1.0 for s in result.sets)
     assert {p["task"] for p in result.predictions} == {"yesno", "ner", "summary"}
+
+
+def test_eval_chart_command_compares_saved_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from selfspec.evaluation.compare import main
+
+    rows = summarise(SETS)
+    write_report(rows, tmp_path / "base", {"label": "base"})
+    write_report(rows, tmp_path / "round1", {"label": "round 1"})
+    reports = [str(tmp_path / run / "eval.json") for run in ("base", "round1")]
+    assert main([*reports, "--out", str(tmp_path / "cmp.png"), "--metric", "rouge_l"]) == 0
+    assert (tmp_path / "cmp.png").read_bytes()[:4] == b"\x89PNG"
+    (tmp_path / "broken.json").write_text("{")
+    assert main([str(tmp_path / "broken.json")]) == 2
+    assert capsys.readouterr().err.startswith(f"{tmp_path / 'broken.json'}: not an evaluation report")
