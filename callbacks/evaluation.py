@@ -14,6 +14,7 @@ from typing import Any
 
 import lightning as L
 
+from selfspec.errors import ConfigError
 from selfspec.evaluation.provenance import adapter_template, check_template, checkpoint_template
 from selfspec.evaluation.report import (
     Row,
@@ -61,8 +62,6 @@ class DomainEvaluation(L.Callback):
         try:
             settings.check("settings")
         except ValueError as err:
-            from selfspec.errors import ConfigError
-
             raise ConfigError(f"DomainEvaluation {err}") from None
         self.suite = suite
         self.settings = settings
@@ -77,6 +76,11 @@ class DomainEvaluation(L.Callback):
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         # Before any weights load: a bad suite, or an adapter of another template, stops here.
         self.tasks = load_suite(self.suite)
+        if getattr(getattr(trainer, "datamodule", None), "val_fraction", None) == 0:
+            # Without held-out examples Lightning skips the validation/test loop, and this callback with it.
+            raise ConfigError(
+                "DomainEvaluation runs at the end of the validation/test loop: set --data.val_fraction > 0"
+            )
         for path in self.compare_with:
             load_report(path)
         requested = self._template_name(trainer)
@@ -140,6 +144,8 @@ class DomainEvaluation(L.Callback):
         paths = write_report(rows, out, meta, stem)
         lines = "".join(_json_line(p) for p in result.predictions)
         atomic_write_text(out / f"{stem}_predictions.jsonl", lines)
+        if trainer.world_size > 1:
+            log.info("evaluation: %s_predictions.jsonl holds rank 0's share of the prompts; scores cover all", stem)
         runs = [(label, report_json(rows, meta))] + [(str(p), load_report(p)) for p in self.compare_with]
         chart = plot_runs([(r[1]["meta"].get("label", r[0]), r[1]) for r in runs], out / f"{stem}.png")
         log.info("evaluation report: %s", ", ".join(str(p) for p in [*paths, chart]))

@@ -117,3 +117,14 @@ def test_malformed_suite_exits_2_with_path_line_errors(
     err = capsys.readouterr().err
     assert f"{suite}:5: kind: expected one of label, extraction, free_text, got 'labels'" in err
     assert f"{tmp_path / 't.jsonl'}:2: answers: missing required field; did you mean 'answer'?" in err
+
+
+def test_no_held_out_examples_is_an_error_not_a_silent_skip(
+    tmp_path: Path, tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    args = ["--config", str(_config(tmp_path)), "--model.base_model", str(tiny_model_dir), "--data.val_fraction", "0"]
+    assert _run(["validate", *args]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        "error: DomainEvaluation runs at the end of the validation/test loop: set --data.val_fraction > 0"
+    )
