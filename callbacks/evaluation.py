@@ -15,6 +15,7 @@ from typing import Any
 import lightning as L
 
 from selfspec.errors import ConfigError
+from selfspec.evaluation.prompting import draw_demonstrations
 from selfspec.evaluation.provenance import adapter_template, check_template, checkpoint_template
 from selfspec.evaluation.report import (
     Row,
@@ -82,7 +83,15 @@ class DomainEvaluation(L.Callback):
                 "DomainEvaluation runs at the end of the validation/test loop: set --data.val_fraction > 0"
             )
         for path in self.compare_with:
-            load_report(path)
+            try:
+                load_report(path)
+            except (OSError, ValueError) as err:
+                raise ConfigError(
+                    f"DomainEvaluation compare_with: {path} is not a readable eval.json ({err})"
+                ) from None
+        for task in self.tasks:  # k-shot needs more records than demonstrations; say so before loading weights
+            for shots in (k for k in self.settings.shots if k):
+                draw_demonstrations(task, shots, seed=0)
         requested = self._template_name(trainer)
         adapter = getattr(pl_module, "adapter", None)
         if stage == "fit":

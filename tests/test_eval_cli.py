@@ -128,3 +128,17 @@ def test_no_held_out_examples_is_an_error_not_a_silent_skip(
     assert capsys.readouterr().err.strip().splitlines()[-1] == (
         "error: DomainEvaluation runs at the end of the validation/test loop: set --data.val_fraction > 0"
     )
+
+
+def test_k_shot_on_a_task_too_small_is_refused_up_front(
+    tmp_path: Path, tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "t.jsonl").write_text('{"instruction": "q", "answers": "a"}\n{"instruction": "r", "answers": "b"}\n')
+    suite = tmp_path / "suite.yaml"
+    suite.write_text("- {name: small, kind: label, path: t.jsonl}\n")
+    args = ["validate", "--config", str(_config(tmp_path, suite=suite)), "--model.base_model", str(tiny_model_dir)]
+    assert _run(args) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        "error: task 'small' has 2 records; 2-shot evaluation needs at least 3 (lower shots in the evaluation settings)"
+    )

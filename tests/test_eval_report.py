@@ -116,3 +116,17 @@ def test_eval_chart_command_compares_saved_runs(tmp_path: Path, capsys: pytest.C
     (tmp_path / "broken.json").write_text("{")
     assert main([str(tmp_path / "broken.json")]) == 2
     assert capsys.readouterr().err.startswith(f"{tmp_path / 'broken.json'}: not an evaluation report")
+
+
+def test_context_budget_names_the_setting_to_change() -> None:
+    from selfspec.errors import ConfigError
+    from selfspec.evaluation.runner import context_budget
+
+    class Model:
+        class config:  # mimics a transformers config attribute
+            max_position_embeddings = 2048
+
+    assert context_budget(Model(), EvalSettings(max_new_tokens=48)) == 2000
+    assert context_budget(Model(), EvalSettings(max_new_tokens=48, max_length=512)) == 464
+    with pytest.raises(ConfigError, match="max_length 60 leaves 12 prompt tokens"):
+        context_budget(Model(), EvalSettings(max_new_tokens=48, max_length=60))

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from selfspec.errors import ConfigError
 from selfspec.evaluation.metrics import ExactMatch, RougeL, Scores, TokenF1
 from selfspec.evaluation.prompting import PromptItem, TokenizerText, task_prompts
 from selfspec.evaluation.tasks import Task
@@ -86,10 +87,12 @@ def context_budget(model: Any, settings: EvalSettings) -> int:
     """Prompt tokens allowed: the context (``max_length`` or the model's) minus the answer's room."""
     context = settings.max_length or getattr(getattr(model, "config", None), "max_position_embeddings", None)
     if not context:
-        raise ValueError("the model does not say its context length; set max_length in the evaluation settings")
+        raise ConfigError("the model does not say its context length; set max_length in the evaluation settings")
     budget = int(context) - settings.max_new_tokens
     if budget < 16:
-        raise ValueError(f"max_length {context} leaves {budget} prompt tokens after max_new_tokens; raise it")
+        raise ConfigError(
+            f"evaluation settings: max_length {context} leaves {budget} prompt tokens after max_new_tokens; raise it"
+        )
     return budget
 
 
