@@ -75,8 +75,17 @@ class DomainEvaluation(L.Callback):
         self._tokenizer: Any = None
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
-        # Before any weights load: a bad suite, or an adapter of another template, stops here.
+        # Before any weights load: a bad suite or setting, or an adapter of another template, stops here.
         self.tasks = load_suite(self.suite)
+        self._check_inputs(trainer)
+        requested = self._template_name(trainer)
+        adapter = getattr(pl_module, "adapter", None)
+        if stage == "fit":
+            check_template(_data_template(trainer), "the adapter being trained (--data.template)", requested, False)
+        if adapter is not None:
+            check_template(adapter_template(adapter), f"adapter {adapter}", requested, self.template_override)
+
+    def _check_inputs(self, trainer: L.Trainer) -> None:
         if getattr(getattr(trainer, "datamodule", None), "val_fraction", None) == 0:
             # Without held-out examples Lightning skips the validation/test loop, and this callback with it.
             raise ConfigError(
@@ -89,15 +98,9 @@ class DomainEvaluation(L.Callback):
                 raise ConfigError(
                     f"DomainEvaluation compare_with: {path} is not a readable eval.json ({err})"
                 ) from None
-        for task in self.tasks:  # k-shot needs more records than demonstrations; say so before loading weights
+        for task in self.tasks:  # k-shot needs more records than demonstrations
             for shots in (k for k in self.settings.shots if k):
                 draw_demonstrations(task, shots, seed=0)
-        requested = self._template_name(trainer)
-        adapter = getattr(pl_module, "adapter", None)
-        if stage == "fit":
-            check_template(_data_template(trainer), "the adapter being trained (--data.template)", requested, False)
-        elif adapter is not None:
-            check_template(adapter_template(adapter), f"adapter {adapter}", requested, self.template_override)
 
     def on_validation_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._check_checkpoint(trainer)
@@ -124,7 +127,8 @@ class DomainEvaluation(L.Callback):
     def _evaluate(self, trainer: L.Trainer, pl_module: L.LightningModule, prefix: str) -> None:
         template = get_template(self._template_name(trainer))
         shard = (trainer.global_rank, trainer.world_size)
-        model = getattr(pl_module, "model", None) or pl_module
+        model = getattr(pl_module, "model", None)  # SpecialistModule holds the PEFT model here
+        model = pl_module if model is None else model
         result = evaluate_suite(model, self._load_tokenizer(pl_module), self.tasks, template, self.settings, shard)
         rows = summarise(result.sets)
         for key, value in metric_items(rows, prefix, self.settings.shots[0]).items():
