@@ -2,6 +2,7 @@
 
 from selfspec.callbacks.adapter_export import AdapterExport
 from selfspec.callbacks.checkpoint import ResumableCheckpoint
+from selfspec.callbacks.evaluation import DomainEvaluation
 from selfspec.callbacks.summary import RunSummary
 
-__all__ = ["AdapterExport", "ResumableCheckpoint", "RunSummary"]
+__all__ = ["AdapterExport", "DomainEvaluation", "ResumableCheckpoint", "RunSummary"]

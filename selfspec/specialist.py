@@ -129,6 +129,10 @@ class SpecialistModule(L.LightningModule):
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         self.log("val/loss", self(batch), prog_bar=True, batch_size=batch["input_ids"].shape[0], sync_dist=True)
 
+    def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        # `selfspec test`: held-out loss; selfspec.callbacks.DomainEvaluation adds the task suite.
+        self.log("test/loss", self(batch), batch_size=batch["input_ids"].shape[0], sync_dist=True)
+
     # -- optimisation ------------------------------------------------------------------------
 
     def setup(self, stage: str) -> None:

@@ -142,6 +142,10 @@ class SelfSpecDataModule(L.LightningDataModule):
     def load_state_dict(self, state_dict: dict[str, int]) -> None:
         self.passes.completed = state_dict["completed_passes"]
 
+    def test_dataloader(self) -> StatefulDataLoader | list:
+        # `selfspec test` runs the held-out examples; selfspec.callbacks.DomainEvaluation adds the suite.
+        return self.val_dataloader()
+
     def val_dataloader(self) -> StatefulDataLoader | list:
         return self._loader(self.val_examples, None) if self.val_examples else []
 
