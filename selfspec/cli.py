@@ -53,6 +53,15 @@ class SelfSpecCLI(LightningCLI):
         return trainer
 
 
+def run(args: list[str]) -> int:
+    """``selfspec ARGS`` in-process (from Python or a test); returns the exit status instead of exiting."""
+    try:
+        main(args)
+    except SystemExit as stop:
+        return stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
+    return 0
+
+
 def _check_ckpt_path(trainer: Trainer, ckpt_path: str | None) -> None:
     """A resume request that finds nothing is an error, never a silent fresh start."""
     if ckpt_path is None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from selfspec.cli import main
+from selfspec.cli import run as run_cli
 from selfspec.data.module import SelfSpecDataModule
 from selfspec.modeling.adapters import LoraSettings
 from selfspec.specialist import SpecialistModule
@@ -20,20 +20,12 @@ REPO = Path(__file__).resolve().parents[1]
 QUICKSTART = REPO / "configs" / "quickstart.yaml"
 
 
-def _run(args: list[str]) -> int:
-    try:
-        main(args)
-    except SystemExit as stop:
-        return int(stop.code or 0)
-    return 0
-
-
 def _files(root: Path) -> list[Path]:
     return sorted(p.relative_to(root) for p in root.rglob("*"))
 
 
 def test_help_lists_the_subcommands(capsys: pytest.CaptureFixture[str]) -> None:
-    assert _run(["--help"]) == 0
+    assert run_cli(["--help"]) == 0
     out = capsys.readouterr().out
     assert all(name in out for name in ("fit", "validate", "test", "predict"))
     assert "domain expert" in out
@@ -50,7 +42,7 @@ def _documented(cls: type) -> dict[str, str]:
     ("prefix", "cls"), [("model", SpecialistModule), ("data", SelfSpecDataModule), ("model.lora", LoraSettings)]
 )
 def test_fit_help_documents_every_option(prefix: str, cls: type, capsys: pytest.CaptureFixture[str]) -> None:
-    assert _run(["fit", "--help"]) == 0
+    assert run_cli(["fit", "--help"]) == 0
     help_text = " ".join(capsys.readouterr().out.split())
     docs = _documented(cls)
     params = [p for p in inspect.signature(cls).parameters if p != "self"]
@@ -79,7 +71,7 @@ def test_fit_trains_and_saves_resolved_config_beside_outputs(
         "--trainer.max_epochs",
         "1",
     ]
-    assert _run(args) == 0
+    assert run_cli(args) == 0
     run = tmp_path / "lightning_logs" / "quickstart" / "version_0"
     names = {p.name for p in run.iterdir()}
     assert {"config.yaml", "metrics.csv", "summary.json", "hparams.yaml"} <= names
@@ -89,7 +81,7 @@ def test_fit_trains_and_saves_resolved_config_beside_outputs(
     assert config["model"]["quantization"] == "nf4" and config["model"]["lora"]["r"] == 8
     assert "train/loss" in (run / "metrics.csv").read_text().splitlines()[0]
     saved = (run / "config.yaml").read_bytes()
-    assert _run(args) == 0  # a second run gets its own directory and leaves the first alone
+    assert run_cli(args) == 0  # a second run gets its own directory and leaves the first alone
     assert (run.parent / "version_1" / "config.yaml").is_file()
     assert (run / "config.yaml").read_bytes() == saved
 
@@ -101,7 +93,7 @@ def test_bad_seed_file_exits_2_with_every_problem_and_writes_nothing(
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"instruction": "a", "input": "", "output": ""}\nnot json\n{"instruction": "b"}\n')
     before = _files(tmp_path)
-    assert _run(["fit", "--config", str(QUICKSTART), "--data.seeds_path", str(bad)]) == 2
+    assert run_cli(["fit", "--config", str(QUICKSTART), "--data.seeds_path", str(bad)]) == 2
     assert capsys.readouterr().err.splitlines()[-4:] == [
         f"{bad}:1: output: empty; write the output",
         f"{bad}:2: json: Expecting value (column 1)",
@@ -115,7 +107,7 @@ def test_unreachable_model_exits_2_before_writing_anything(
     tmp_path: Path, example_seeds: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    code = _run(
+    code = run_cli(
         [
             "fit",
             "--config",
@@ -150,7 +142,7 @@ def test_bad_option_value_names_the_flag(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    assert _run(["fit", "--config", str(QUICKSTART), flag, value]) == 2
+    assert run_cli(["fit", "--config", str(QUICKSTART), flag, value]) == 2
     assert capsys.readouterr().err.strip().splitlines()[-1] == f"error: {message}"
     assert _files(tmp_path) == []
 

@@ -8,19 +8,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from selfspec.cli import main
+from selfspec.cli import run as run_cli
 
 REPO = Path(__file__).resolve().parents[1]
 SUITE = REPO / "data" / "eval" / "example" / "suite.yaml"
 EVAL_CONFIG = REPO / "configs" / "eval" / "example.yaml"
-
-
-def _run(args: list[str]) -> int:
-    try:
-        main(args)
-    except SystemExit as stop:
-        return int(stop.code or 0)
-    return 0
 
 
 def _config(tmp_path: Path, suite: Path = SUITE, **callback: object) -> Path:
@@ -48,7 +40,7 @@ def test_validate_scores_the_base_model_and_writes_the_report(
     tmp_path: Path, tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    assert _run(["validate", "--config", str(_config(tmp_path)), "--model.base_model", str(tiny_model_dir)]) == 0
+    assert run_cli(["validate", "--config", str(_config(tmp_path)), "--model.base_model", str(tiny_model_dir)]) == 0
     run = tmp_path / "lightning_logs" / "eval" / "version_0"
     names = {p.name for p in run.iterdir()}
     assert {"config.yaml", "eval.md", "eval.csv", "eval.json", "eval.png", "eval_predictions.jsonl"} <= names
@@ -72,10 +64,10 @@ def test_validate_an_adapter_and_refuse_one_of_another_template(
     config = str(_config(tmp_path, settings={"shots": [0], "batch_size": 16}))
     good, other = _adapter(tmp_path, tiny_model_dir, "alpaca"), _adapter(tmp_path, tiny_model_dir, "vicuna")
     base = ["validate", "--config", config, "--model.base_model", str(tiny_model_dir)]
-    assert _run([*base, "--model.adapter", str(good)]) == 0
+    assert run_cli([*base, "--model.adapter", str(good)]) == 0
     report = json.loads(next((tmp_path / "lightning_logs").rglob("eval.json")).read_text())
     assert report["meta"]["label"] == "adapter-alpaca"
-    assert _run([*base, "--model.adapter", str(other)]) == 2
+    assert run_cli([*base, "--model.adapter", str(other)]) == 2
     assert capsys.readouterr().err.strip().splitlines()[-1] == (
         f"error: adapter {other} was trained with prompt template 'vicuna' but would be evaluated with 'alpaca'; "
         "evaluate with --data.template vicuna, or set template_override: true on "
@@ -89,14 +81,14 @@ def test_fit_logs_val_f1_then_test_evaluates_its_checkpoint(
     monkeypatch.chdir(tmp_path)
     config = str(_config(tmp_path, settings={"shots": [0], "batch_size": 16}, label=None))
     model = ["--model.base_model", str(tiny_model_dir)]
-    assert _run(["fit", "--config", config, *model, "--trainer.max_epochs", "1"]) == 0
+    assert run_cli(["fit", "--config", config, *model, "--trainer.max_epochs", "1"]) == 0
     fit_run = tmp_path / "lightning_logs" / "eval" / "version_0"
     metrics = (fit_run / "metrics.csv").read_text().splitlines()
     assert (
         "val/f1" in metrics[0].split(",") and json.loads((fit_run / "eval.json").read_text())["meta"]["stage"] == "val"
     )
     (ckpt,) = (fit_run / "checkpoints").glob("*.ckpt")
-    assert _run(["test", "--config", config, *model, "--ckpt_path", str(ckpt)]) == 0
+    assert run_cli(["test", "--config", config, *model, "--ckpt_path", str(ckpt)]) == 0
     test_run = tmp_path / "lightning_logs" / "eval" / "version_1"
     report = json.loads((test_run / "test_eval.json").read_text())
     assert report["meta"]["label"] == ckpt.stem and report["meta"]["stage"] == "test"
@@ -110,7 +102,7 @@ def test_malformed_suite_exits_2_with_path_line_errors(
     (tmp_path / "t.jsonl").write_text('{"instruction": "q", "answers": ["a"]}\n{"instruction": "q", "answer": "a"}\n')
     suite = tmp_path / "suite.yaml"
     suite.write_text("- name: t\n  kind: label\n  path: t.jsonl\n- name: u\n  kind: labels\n  path: t.jsonl\n")
-    code = _run(
+    code = run_cli(
         ["validate", "--config", str(_config(tmp_path, suite=suite)), "--model.base_model", str(tiny_model_dir)]
     )
     assert code == 2
@@ -124,7 +116,7 @@ def test_no_held_out_examples_is_an_error_not_a_silent_skip(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     args = ["--config", str(_config(tmp_path)), "--model.base_model", str(tiny_model_dir), "--data.val_fraction", "0"]
-    assert _run(["validate", *args]) == 2
+    assert run_cli(["validate", *args]) == 2
     assert capsys.readouterr().err.strip().splitlines()[-1] == (
         "error: DomainEvaluation runs at the end of the validation/test loop: set --data.val_fraction > 0"
     )
@@ -138,7 +130,7 @@ def test_k_shot_on_a_task_too_small_is_refused_up_front(
     suite = tmp_path / "suite.yaml"
     suite.write_text("- {name: small, kind: label, path: t.jsonl}\n")
     args = ["validate", "--config", str(_config(tmp_path, suite=suite)), "--model.base_model", str(tiny_model_dir)]
-    assert _run(args) == 2
+    assert run_cli(args) == 2
     assert capsys.readouterr().err.strip().splitlines()[-1] == (
         "error: task 'small' has 2 records; 2-shot evaluation needs at least 3 (lower shots in the evaluation settings)"
     )
