@@ -3,7 +3,7 @@
 Instructions are real ones from ../shared/data (Alpaca, LLaMA-Factory demo prompts, Self-Instruct
 user-oriented), sampled and lightly perturbed (word drops, insertions, swaps, case changes) to
 reach the sizes, with the 175 Self-Instruct seed instructions as the starting pool. Only texts of
-4 to ``--max-words`` words are used (default 60: brainstormed instructions are asked to be 1-2
+4 to ``--max-words`` words are used (default 40: brainstormed instructions are asked to be 1-2
 sentences; the pipeline's own word filter stops at 150). The reference's cost grows with the
 square of the text length, so long prompts would make its 5K run take the better part of an hour.
 
@@ -103,7 +103,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 2000, 5000, 10000])
     parser.add_argument("--reference-sizes", type=int, nargs="+", default=[1000, 2000, 5000])
-    parser.add_argument("--max-words", type=int, default=60)
+    parser.add_argument("--max-words", type=int, default=40)
     args = parser.parse_args()
     pool, real = load_real(args.max_words)
     rows, identical = [], True

@@ -195,14 +195,14 @@ def test_input_errors_are_clear(tiny_model_dir: Path, tmp_path: Path) -> None:
         small_plan(tiny_model_dir, tmp_path, few).check_files()
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"instruction": "x"}\n')
-    with pytest.raises(SeedFileError, match="bad.jsonl:1"):
+    with pytest.raises(SeedFileError, match=r"bad\.jsonl:1"):
         small_plan(tiny_model_dir, tmp_path, bad).check_files()
     good = Path(__file__).resolve().parents[1] / "data" / "seeds" / "example.jsonl"
-    with pytest.raises(ConfigError, match="--data.retrieval_corpus='nowhere.jsonl': no such file"):
+    with pytest.raises(ConfigError, match=r"--data\.retrieval_corpus='nowhere.jsonl': no such file"):
         small_plan(tiny_model_dir, tmp_path, good, retrieval_corpus="nowhere.jsonl").check_files()
-    with pytest.raises(ConfigError, match="--data.response_adapter=.*no adapter_config.json"):
+    with pytest.raises(ConfigError, match=r"--data\.response_adapter=.*no adapter_config.json"):
         small_plan(tiny_model_dir, tmp_path, good, response_adapter=str(tmp_path)).check_files()
-    with pytest.raises(ConfigError, match="--data.eval_files: no such file 'gone.jsonl'"):
+    with pytest.raises(ConfigError, match=r"--data\.eval_files: no such file 'gone.jsonl'"):
         small_plan(tiny_model_dir, tmp_path, good, eval_files=("gone.jsonl",)).check_files()
     from selfspec.generation.retrieval import load_corpus
 
