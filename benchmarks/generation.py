@@ -71,7 +71,9 @@ def main() -> None:
     ours_tokens = sum(g.new_tokens for g in ours)
     base_rate, ours_rate = base_tokens / base_s, ours_tokens / ours_s
     print(f"one prompt at a time: {base_tokens} tokens in {base_s:.2f} s = {base_rate:.0f} tokens/s")
-    print(f"BatchGenerator (batch {args.batch_size}): {ours_tokens} tokens in {ours_s:.2f} s = {ours_rate:.0f} tokens/s")
+    print(
+        f"BatchGenerator (batch {args.batch_size}): {ours_tokens} tokens in {ours_s:.2f} s = {ours_rate:.0f} tokens/s"
+    )
     print(f"speed-up: {ours_rate / base_rate:.1f}x  (torch threads: {torch.get_num_threads()})")
     summary = {"benchmark": "generation", "prompts": len(texts), "max_new_tokens": args.max_new_tokens}
     summary |= {"batch_size": args.batch_size, "loop_tokens_per_s": round(base_rate, 1)}

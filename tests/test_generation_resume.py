@@ -34,7 +34,9 @@ def _shards(cache: Path) -> int:
 
 def _start(spec: Path) -> subprocess.Popen[bytes]:
     env = os.environ | {"PYTHONPATH": str(REPO)}
-    return subprocess.Popen([sys.executable, str(KIT), str(spec)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        [sys.executable, str(KIT), str(spec)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
 
 
 def _kill_after(proc: subprocess.Popen[bytes], cache: Path, shards: int, delay: float) -> bool:
