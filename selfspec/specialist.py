@@ -82,6 +82,12 @@ class SpecialistModule(L.LightningModule):
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         self.log("val/loss", self(batch), prog_bar=True, batch_size=batch["input_ids"].shape[0], sync_dist=True)
 
+    def predict_step(self, batch: Any, batch_idx: int) -> Any:
+        # `selfspec predict` runs data generation (selfspec.generation.distributed), not inference.
+        from selfspec.generation.distributed import predict_generation
+
+        return predict_generation(self, batch)
+
     def configure_optimizers(self) -> torch.optim.Optimizer:
         trainable = [p for p in self.parameters() if p.requires_grad]
         return torch.optim.AdamW(trainable, lr=self.learning_rate, weight_decay=self.weight_decay)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from generation_kit import hybrid_factory
+
 from selfspec.cli import main
 from selfspec.data.module import SelfSpecDataModule
 from selfspec.data.tokenize import IGNORE_INDEX

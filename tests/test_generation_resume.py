@@ -12,8 +12,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 from generation_kit import hybrid_factory, plan_from_spec
+
 from selfspec.generation.pipeline import GenerationRun
 
 KIT = Path(__file__).resolve().parent / "generation_kit.py"

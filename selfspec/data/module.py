@@ -141,13 +141,13 @@ class SelfSpecDataModule(L.LightningDataModule):
         # fails here, with nothing half-done. It also builds a built-in model once (rank 0).
         load_seeds(self.seeds_path)
         resolve_model_source(self.base_model)
-        if self.plan.num_instructions:
-            from selfspec.generation.driver import prepare_generated
+        from selfspec.generation.driver import is_predicting, prepare_generated
 
+        if self.plan.num_instructions or is_predicting(self):
             prepare_generated(self)
 
     def setup(self, stage: str) -> None:
-        if self.train_examples:
+        if self.train_examples or stage == "predict":
             return
         seeds = self._examples()
         tokenizer = load_tokenizer(resolve_model_source(self.base_model), self.trust_remote_code)
@@ -192,6 +192,12 @@ class SelfSpecDataModule(L.LightningDataModule):
 
     def val_dataloader(self) -> DataLoader | list:
         return self._loader(self.val_examples, shuffle=False) if self.val_examples else []
+
+    def predict_dataloader(self) -> DataLoader:
+        """One work item per process: ``selfspec predict`` generates the data (see generation/distributed.py)."""
+        from selfspec.generation.distributed import first, work_items
+
+        return DataLoader(work_items(self.trainer.world_size), batch_size=1, collate_fn=first)  # type: ignore[arg-type]
 
     def _loader(self, examples: list[TokenizedExample], shuffle: bool) -> DataLoader:
         return DataLoader(

@@ -24,10 +24,23 @@ def prepare_generated(datamodule: Any) -> None:
     from selfspec.generation.pipeline import GenerationRun
 
     plan: GenerationPlan = datamodule.plan
+    if not plan.num_instructions:
+        raise ConfigError("selfspec predict generates data: set --data.num_instructions (the paper: 5000)")
     plan.check_files()
     if is_predicting(datamodule):
-        return  # selfspec predict spreads the work over its processes (see generation/predict.py)
+        _require_writer(datamodule.trainer)
+        return  # selfspec predict spreads the work over its processes (see generation/distributed.py)
     GenerationRun(plan, model_generator_factory(plan)).dataset()
+
+
+def _require_writer(trainer: Any) -> None:
+    from selfspec.callbacks.generation_writer import GenerationWriter
+
+    if not any(isinstance(c, GenerationWriter) for c in trainer.callbacks):
+        raise ConfigError(
+            "selfspec predict generates data and needs the writer callback: add "
+            "`- class_path: selfspec.callbacks.GenerationWriter` under trainer.callbacks"
+        )
 
 
 def load_generated(plan: GenerationPlan) -> list[Seed]:
