@@ -76,7 +76,7 @@ def test_killed_and_resumed_equals_uninterrupted(
     assert kills == len(kill_points), "the run finished before it could be killed; give it more work"
     assert not (killed_cache / plan.dataset_dir.name / "manifest.json").exists()
     final = _start(spec)
-    out, err = final.communicate(timeout=300)
+    _, err = final.communicate(timeout=300)
     assert final.returncode == 0, err.decode()[-2000:]
     ours, expected = _files(killed_cache), _files(plain_cache)
     assert ours.keys() == expected.keys()

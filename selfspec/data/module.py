@@ -197,7 +197,8 @@ class SelfSpecDataModule(L.LightningDataModule):
         """One work item per process: ``selfspec predict`` generates the data (see generation/distributed.py)."""
         from selfspec.generation.distributed import first, work_items
 
-        return DataLoader(work_items(self.trainer.world_size), batch_size=1, collate_fn=first)  # type: ignore[arg-type]
+        world_size = self.trainer.world_size if self.trainer is not None else 1
+        return DataLoader(work_items(world_size), batch_size=1, collate_fn=first)  # type: ignore[arg-type]
 
     def _loader(self, examples: list[TokenizedExample], shuffle: bool) -> DataLoader:
         return DataLoader(
