@@ -204,6 +204,9 @@ def test_input_errors_are_clear(tiny_model_dir: Path, tmp_path: Path) -> None:
         small_plan(tiny_model_dir, tmp_path, good, response_adapter=str(tmp_path)).check_files()
     with pytest.raises(ConfigError, match=r"--data\.eval_files: no such file 'gone.jsonl'"):
         small_plan(tiny_model_dir, tmp_path, good, eval_files=("gone.jsonl",)).check_files()
+    alpha_only = dataclasses.replace(ResponseSettings(), contrastive_alpha=0.1)
+    with pytest.raises(ConfigError, match=r"contrastive_alpha needs --data\.response_adapter"):
+        small_plan(tiny_model_dir, tmp_path, good, responses=alpha_only).check_files()
     from selfspec.generation.retrieval import load_corpus
 
     empty = tmp_path / "empty.txt"

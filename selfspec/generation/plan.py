@@ -112,6 +112,11 @@ class GenerationPlan:
                 raise ConfigError(f"--data.eval_files: no such file {path!r}")
         if self.retrieval_corpus and not Path(self.retrieval_corpus).exists():
             raise ConfigError(f"--data.retrieval_corpus={self.retrieval_corpus!r}: no such file or directory")
+        if self.responses.contrastive_alpha is not None and not self.response_adapter:
+            raise ConfigError(
+                "--data.responses.contrastive_alpha needs --data.response_adapter (the expert); "
+                "set the adapter or leave contrastive_alpha null"
+            )
         if self.response_adapter and not (Path(self.response_adapter) / "adapter_config.json").is_file():
             raise ConfigError(
                 f"--data.response_adapter={self.response_adapter!r}: not a PEFT adapter directory "
