@@ -151,14 +151,7 @@ class GenerationRun:
         items = [instructions[i] for i in indices]
         hits = self._retrieve(items)
         prompts = [
-            render_response_prompt(
-                plan.prompts.response_preamble,
-                pick_demonstrations(plan.seeds, plan.responses.demonstrations, plan.seed, i),
-                item.instruction,
-                item.input,
-                [h.text for h in item_hits],
-            )
-            for i, item, item_hits in zip(indices, items, hits, strict=True)
+            self._response_prompt(i, item, item_hits) for i, item, item_hits in zip(indices, items, hits, strict=True)
         ]
         greedy = SamplingSettings(plan.responses.max_new_tokens, stop=STOP)
         generations = self.generator(plan.response_adapter).generate(prompts, greedy)
@@ -170,6 +163,12 @@ class GenerationRun:
         shard = {"chunk": c, "rows": rows}
         write_shard(self.chunk_path(c), shard)
         return shard
+
+    def _response_prompt(self, index: int, item: Candidate, hits: list[Any]) -> str:
+        plan = self.plan
+        demos = pick_demonstrations(plan.seeds, plan.responses.demonstrations, plan.seed, index)
+        passages = [h.text for h in hits]
+        return render_response_prompt(plan.prompts.response_preamble, demos, item.instruction, item.input, passages)
 
     def _retrieve(self, items: list[Candidate]) -> list[list[Any]]:
         if not self.plan.retrieval_corpus:
