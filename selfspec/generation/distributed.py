@@ -42,7 +42,7 @@ def _instructions(run: GenerationRun, rank: int, world: int, barrier: Callable[[
             replay.feed(_shard(run, k))
         if replay.done:
             break
-    return run._finish_instructions(replay)  # identical bytes from every rank, written atomically
+    return run.finish_instructions(replay)  # identical bytes from every rank, written atomically
 
 
 def _shard(run: GenerationRun, k: int) -> dict[str, Any]:

@@ -96,7 +96,7 @@ class GenerationRun:
         write_shard(self.round_path(k), shard)
         return shard
 
-    def instructions(self, rounds: Callable[[int], dict[str, Any]] | None = None) -> list[Candidate]:
+    def instructions(self) -> list[Candidate]:
         """The kept instructions: from the finished stage, else by running/replaying rounds."""
         out = self.plan.instructions_dir
         if is_complete(out):
@@ -104,15 +104,16 @@ class GenerationRun:
         replay = FilterReplay(self.plan)
         bar = tqdm(total=self.plan.num_instructions, desc="brainstorm", unit="instr", dynamic_ncols=True)
         for k in range(self.plan.brainstorm.max_rounds):
-            replay.feed((rounds or self.brainstorm_round)(k))
+            replay.feed(self.brainstorm_round(k))
             bar.update(len(replay.kept) - bar.n)
             bar.set_postfix(replay.postfix() | self._speed())
             if replay.done:
                 break
         bar.close()
-        return self._finish_instructions(replay)
+        return self.finish_instructions(replay)
 
-    def _finish_instructions(self, replay: FilterReplay) -> list[Candidate]:
+    def finish_instructions(self, replay: FilterReplay) -> list[Candidate]:
+        """Write the kept instructions and the funnel, manifest last; an error when nothing was kept."""
         out = self.plan.instructions_dir
         if not replay.kept:
             raise GenerationError(
