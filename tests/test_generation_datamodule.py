@@ -63,4 +63,5 @@ def test_fit_with_a_garbage_model_ends_in_a_clear_error(
     assert stop.value.code == 2
     err = capsys.readouterr().err
     assert "kept no instruction after 1 rounds" in err and "raw samples are in data/generated/instructions/" in err
-    assert "Traceback" not in err
+    # no traceback of the error itself (earlier tests may leave logging handlers on closed streams)
+    assert "raise GenerationError" not in err and err.rstrip().endswith("or raise the budget")
