@@ -16,6 +16,7 @@ import lightning as L
 import torch
 
 from selfspec.errors import ConfigError
+from selfspec.hparams import make_plain
 from selfspec.modeling.adapters import LoraSettings, add_lora, attach_adapter, load_base, write_adapter_meta
 from selfspec.modeling.quantization import Quantization, bitsandbytes_problem
 from selfspec.training.rng import restore_rng_states, rng_states
@@ -73,8 +74,8 @@ class SpecialistModule(L.LightningModule):
             raise ConfigError(f"--model.warmup_ratio must be in [0, 1), got {warmup_ratio}")
         if effective_batch_size is not None and effective_batch_size < 1:
             raise ConfigError(f"--model.effective_batch_size must be at least 1 (or null), got {effective_batch_size}")
-        self.save_hyperparameters(ignore=["lora"])
-        self.hparams["lora"] = vars(lora)  # plain types only: checkpoints load with weights_only=True
+        self.save_hyperparameters()
+        make_plain(self.hparams)  # checkpoints must load with weights_only=True
         self.base_model = base_model
         self.quantization = quantization
         self.lora = lora
@@ -164,6 +165,12 @@ class SpecialistModule(L.LightningModule):
                 log.warning(
                     "effective batch is %d, not the requested %d (not divisible)", actual, self.effective_batch_size
                 )
+
+    def predict_step(self, batch: Any, batch_idx: int) -> Any:
+        # `selfspec predict` runs data generation (selfspec.generation.distributed), not inference.
+        from selfspec.generation.distributed import predict_generation
+
+        return predict_generation(self, batch)
 
     def configure_optimizers(self) -> Any:
         trainable = [p for p in self.parameters() if p.requires_grad]

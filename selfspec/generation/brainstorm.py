@@ -1,0 +1,67 @@
+"""Instruction brainstorming (METHOD step 2): render the enumerated-list prompt, parse the continuation.
+
+Both are pure. The prompt lists ``k`` seed tasks as ``<n>. Instruction: ...`` / ``Input: ...`` and
+ends with ``<k+1>. Instruction:``; the model continues the list. Parsing never raises: what it
+cannot read is returned as raw text, and the last item is dropped when the model ran out of tokens
+in the middle of it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from selfspec.generation.filters import Candidate
+from selfspec.seeds import Seed
+
+NO_INPUT = "<noinput>"
+_ITEM = re.compile(r"(?m)^[ \t]*\d+[.)][ \t]*Instruction:")
+_INPUT = re.compile(r"(?m)^[ \t]*(?:\d+[.)][ \t]*)?Input:")
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """What one continuation held: readable items, unreadable chunks, and whether the last was cut."""
+
+    items: list[Candidate] = field(default_factory=list)
+    unparsed: list[str] = field(default_factory=list)
+    truncated: bool = False
+
+
+def render_item(number: int, instruction: str, input: str) -> str:
+    return f"{number}. Instruction: {instruction.strip()}\n{number}. Input: {input.strip() or NO_INPUT}"
+
+
+def render_brainstorm_prompt(preamble: str, seeds: Sequence[Seed]) -> str:
+    """Preamble, the seeds as items 1..k, then the open item k+1 for the model to write."""
+    items = "\n\n".join(render_item(n, s.instruction, s.input) for n, s in enumerate(seeds, start=1))
+    return f"{preamble.rstrip()}\n\n{items}\n\n{len(seeds) + 1}. Instruction:"
+
+
+def parse_continuation(text: str, hit_token_limit: bool) -> Parsed:
+    """Items written after the prompt's open ``Instruction:``; the last one is dropped if cut off."""
+    chunks = _ITEM.split(text)  # chunk 0 continues the prompt's open item
+    truncated = hit_token_limit and bool(chunks)
+    if truncated:
+        chunks = chunks[:-1]
+    items, unparsed = [], []
+    for chunk in chunks:
+        candidate = parse_item(chunk)
+        if candidate is None:
+            if chunk.strip():
+                unparsed.append(chunk)
+        else:
+            items.append(candidate)
+    return Parsed(items, unparsed, truncated)
+
+
+def parse_item(chunk: str) -> Candidate | None:
+    """``<instruction>\\n<n>. Input: <input>`` -> Candidate, or None when there is no input line or instruction."""
+    parts = _INPUT.split(chunk, maxsplit=1)
+    if len(parts) != 2:
+        return None
+    instruction, input = (" ".join(parts[0].split()), parts[1].strip())
+    if not instruction:
+        return None
+    return Candidate(instruction, "" if input == NO_INPUT else input)

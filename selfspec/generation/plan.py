@@ -1,0 +1,143 @@
+"""What one generation run makes, and the fingerprints that name its cache folders.
+
+The instruction stage (brainstorm + filters) and the response stage have separate fingerprints:
+a regeneration round (new ``response_adapter``) reuses the cached instructions and only writes new
+responses. Every output-changing setting enters a fingerprint; files enter by content hash.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from selfspec.errors import ConfigError
+from selfspec.generation.brainstorm import render_brainstorm_prompt
+from selfspec.generation.cache import content_hash, fingerprint
+from selfspec.generation.domains import Domain, load_domain
+from selfspec.generation.filters import FilterSettings, ngrams
+from selfspec.generation.responses import SEPARATOR
+from selfspec.generation.settings import BrainstormSettings, ResponseSettings
+from selfspec.seeds import Seed, load_seeds
+
+FORMAT_VERSION = 1  # bump when the prompt layout or the shard format changes
+
+
+@dataclass(frozen=True)
+class GenerationPlan:
+    """Everything that decides the generated dataset (plus how to run it: batch size, device)."""
+
+    seeds_path: Path
+    base_model: str
+    domain: str = "biomedicine"
+    num_instructions: int = 5000
+    seed: int = 0
+    brainstorm: BrainstormSettings = field(default_factory=BrainstormSettings)
+    filters: FilterSettings = field(default_factory=FilterSettings)
+    responses: ResponseSettings = field(default_factory=ResponseSettings)
+    cache_dir: Path = Path("data/generated")
+    response_adapter: str | None = None
+    retrieval_corpus: str | None = None
+    eval_files: tuple[str, ...] = ()
+    batch_size: int = 16
+    trust_remote_code: bool = False
+
+    @cached_property
+    def seeds(self) -> list[Seed]:
+        seeds = load_seeds(self.seeds_path)
+        if len(seeds) < self.brainstorm.seeds_per_prompt:
+            raise ConfigError(
+                f"{self.seeds_path}: {len(seeds)} seeds, but each brainstorm prompt shows "
+                f"{self.brainstorm.seeds_per_prompt}; add seeds or lower --data.brainstorm.seeds_per_prompt"
+            )
+        if len(seeds) < self.responses.demonstrations:
+            raise ConfigError(
+                f"{self.seeds_path}: {len(seeds)} seeds, but each response prompt shows "
+                f"{self.responses.demonstrations} demonstrations; add seeds or lower --data.responses.demonstrations"
+            )
+        return seeds
+
+    @cached_property
+    def prompts(self) -> Domain:
+        return load_domain(self.domain)
+
+    @cached_property
+    def eval_ngrams(self) -> set[tuple[str, ...]]:
+        grams: set[tuple[str, ...]] = set()
+        for path in self.eval_files:
+            for text in _eval_texts(Path(path)):
+                grams |= ngrams(text, self.filters.ngram)
+        return grams
+
+    def instruction_key(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT_VERSION,
+            "seeds": content_hash(self.seeds_path),
+            "model": self.base_model,
+            "brainstorm_template": render_brainstorm_prompt(self.prompts.brainstorm_preamble, []),
+            "brainstorm": asdict(self.brainstorm),
+            "filters": asdict(self.filters),
+            "eval_files": sorted(content_hash(p) for p in self.eval_files),
+            "num_instructions": self.num_instructions,
+            "seed": self.seed,
+        }
+
+    def dataset_key(self) -> dict[str, Any]:
+        adapter = self.response_adapter
+        return {
+            "instructions": fingerprint(self.instruction_key()),
+            "response_preamble": self.prompts.response_preamble,
+            "separator": SEPARATOR,
+            "responses": asdict(self.responses),
+            "response_adapter": content_hash(adapter) if adapter else None,
+            "retrieval_corpus": content_hash(self.retrieval_corpus) if self.retrieval_corpus else None,
+        }
+
+    @property
+    def instructions_dir(self) -> Path:
+        return self.cache_dir / "instructions" / fingerprint(self.instruction_key())
+
+    @property
+    def dataset_dir(self) -> Path:
+        return self.cache_dir / fingerprint(self.dataset_key())
+
+    def check_files(self) -> None:
+        """Fail before any model loads when a named file is missing."""
+        self.seeds  # noqa: B018  (validates the seed file and the seed count)
+        self.prompts  # noqa: B018
+        for path in self.eval_files:
+            if not Path(path).is_file():
+                raise ConfigError(f"--data.eval_files: no such file {path!r}")
+        if self.retrieval_corpus and not Path(self.retrieval_corpus).exists():
+            raise ConfigError(f"--data.retrieval_corpus={self.retrieval_corpus!r}: no such file or directory")
+        if self.responses.contrastive_alpha is not None and not self.response_adapter:
+            raise ConfigError(
+                "--data.responses.contrastive_alpha needs --data.response_adapter (the expert); "
+                "set the adapter or leave contrastive_alpha null"
+            )
+        if self.response_adapter and not (Path(self.response_adapter) / "adapter_config.json").is_file():
+            raise ConfigError(
+                f"--data.response_adapter={self.response_adapter!r}: not a PEFT adapter directory "
+                "(no adapter_config.json)"
+            )
+
+
+def _eval_texts(path: Path) -> list[str]:
+    """Every string in an evaluation file: JSONL / JSON records (all string fields), else its lines."""
+    text = path.read_text(encoding="utf-8")
+    if path.suffix not in (".jsonl", ".json"):
+        return text.splitlines()
+    rows = json.loads(text) if path.suffix == ".json" else [json.loads(x) for x in text.splitlines() if x.strip()]
+    return [s for row in rows for s in _strings(row)]
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return []

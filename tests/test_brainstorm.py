@@ -1,0 +1,101 @@
+"""Brainstorm prompts and the continuation parser (pure; the parser never raises)."""
+
+from __future__ import annotations
+
+import pytest
+
+from selfspec.errors import ConfigError
+from selfspec.generation.brainstorm import parse_continuation, parse_item, render_brainstorm_prompt
+from selfspec.generation.domains import load_domain, parse_domain, shipped_domains
+from selfspec.generation.filters import Candidate
+from selfspec.seeds import Seed
+
+SEEDS = [
+    Seed("Answer the question.", "Is aspirin an NSAID?", "yes", "qa", "a"),
+    Seed("List the diseases.", "", "asthma", "ner", "b"),
+]
+
+
+def test_prompt_lists_seeds_and_opens_the_next_item() -> None:
+    prompt = render_brainstorm_prompt("Write tasks.\n", SEEDS)
+    assert prompt == (
+        "Write tasks.\n\n"
+        "1. Instruction: Answer the question.\n1. Input: Is aspirin an NSAID?\n\n"
+        "2. Instruction: List the diseases.\n2. Input: <noinput>\n\n"
+        "3. Instruction:"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "limit", "items", "unparsed", "truncated"),
+    [
+        # two complete items, the model stopped by itself
+        (
+            " Name a gene.\n3. Input: <noinput>\n\n4. Instruction: Tag the drug.\n4. Input: Take ibuprofen.",
+            False,
+            [Candidate("Name a gene.", ""), Candidate("Tag the drug.", "Take ibuprofen.")],
+            [],
+            False,
+        ),
+        # token limit: the last item is dropped even if it looks complete
+        (
+            " Name a gene.\n3. Input: <noinput>\n\n4. Instruction: Tag the drug.\n4. Input: Take ibu",
+            True,
+            [Candidate("Name a gene.", "")],
+            [],
+            True,
+        ),
+        # no input line: kept as raw text, not raised
+        (" just rambling on\nwithout structure", False, [], [" just rambling on\nwithout structure"], False),
+        # empty instruction is unreadable
+        ("\n3. Input: x", False, [], ["\n3. Input: x"], False),
+        ("", False, [], [], False),
+        ("", True, [], [], True),
+        # multi-line instruction is joined; multi-line input is kept
+        (
+            " Read the note\nand answer.\n3) Input: line one\nline two\n",
+            False,
+            [Candidate("Read the note and answer.", "line one\nline two")],
+            [],
+            False,
+        ),
+    ],
+)
+def test_parse_continuation(
+    text: str, limit: bool, items: list[Candidate], unparsed: list[str], truncated: bool
+) -> None:
+    parsed = parse_continuation(text, hit_token_limit=limit)
+    assert (parsed.items, parsed.unparsed, parsed.truncated) == (items, unparsed, truncated)
+
+
+@pytest.mark.parametrize("junk", ["\x00\x01", "Instruction: Input:", "1. Instruction:\n1. Input:", "🙂" * 50, "\n\n\n"])
+def test_parser_never_raises(junk: str) -> None:
+    for limit in (True, False):
+        parse_continuation(junk, limit)
+    assert parse_item(junk) is None or isinstance(parse_item(junk), Candidate)
+
+
+def test_shipped_domains_load() -> None:
+    assert {"biomedicine", "finance"} <= set(shipped_domains())
+    for name in ("biomedicine", "finance"):
+        domain = load_domain(name)
+        assert domain.name == name and "1 to 2 sentences" in domain.brainstorm_preamble
+        assert name.rstrip("e") in domain.response_preamble.lower() or "expert" in domain.response_preamble
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("name: x\nbrainstorm_preamble: y\n", "response_preamble: missing"),
+        ("[1, 2]", "expected a mapping"),
+        ("a: [", "not valid YAML"),
+    ],
+)
+def test_bad_domain_files_name_the_field(text: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        parse_domain(text, "my.yaml")
+
+
+def test_unknown_domain_lists_the_shipped_ones() -> None:
+    with pytest.raises(ConfigError, match="biomedicine, finance"):
+        load_domain("law")

@@ -1,0 +1,82 @@
+"""Small pure parts of generation: contrastive scores, response prompts, corpus formats, fingerprints."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from selfspec.errors import ConfigError
+from selfspec.generation.cache import content_hash, fingerprint, item_seed
+from selfspec.generation.contrastive import contrastive_scores
+from selfspec.generation.responses import SEPARATOR, pick_demonstrations, render_response_prompt
+from selfspec.generation.retrieval import load_corpus
+from selfspec.seeds import Seed
+
+
+def test_contrastive_scores_by_hand() -> None:
+    expert = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05]]))
+    amateur = torch.log(torch.tensor([[0.6, 0.1, 0.2, 0.1]]))
+    scores = contrastive_scores(expert, amateur, alpha=0.25)  # plausible: p >= 0.125
+    expected = [math.log(0.5 / 0.6), math.log(0.3 / 0.1), math.log(0.15 / 0.2), -math.inf]
+    assert scores[0].tolist() == pytest.approx(expected)
+    assert int(scores.argmax()) == 1  # the token the expert likes much more than the amateur
+
+
+def test_response_prompt_layout() -> None:
+    demos = [Seed("Say yes.", "", "yes", None, "a"), Seed("Name the drug.", "Take aspirin.", "aspirin", None, "b")]
+    prompt = render_response_prompt(
+        "You are a biomedical expert.", demos, "Name the organ.", "", ["Liver  cells.", "Heart"]
+    )
+    assert prompt == (
+        "You are a biomedical expert.\n\n"
+        "Instruction: Say yes.\nOutput: yes"
+        + SEPARATOR
+        + "Instruction: Name the drug.\nInput: Take aspirin.\nOutput: aspirin"
+        + SEPARATOR
+        + "Background knowledge:\n[1] Liver cells.\n[2] Heart\n\nInstruction: Name the organ.\nOutput:"
+    )
+
+
+def test_demonstrations_depend_on_seed_and_item_only() -> None:
+    seeds = [Seed(f"Task {i}.", "", "x", None, str(i)) for i in range(10)]
+    assert pick_demonstrations(seeds, 5, 0, 3) == pick_demonstrations(list(seeds), 5, 0, 3)
+    assert len({s.id for s in pick_demonstrations(seeds, 5, 0, 3)}) == 5
+    assert pick_demonstrations(seeds, 5, 0, 3) != pick_demonstrations(seeds, 5, 0, 4)
+    with pytest.raises(ConfigError, match="10 seeds cannot give 11 demonstrations"):
+        pick_demonstrations(seeds, 11, 0, 0)
+
+
+def test_fingerprints_are_canonical() -> None:
+    assert fingerprint({"a": 1, "b": [1, 2]}) == fingerprint({"b": [1, 2], "a": 1})
+    assert fingerprint({"a": 1}) != fingerprint({"a": 1.5})
+    assert item_seed(0, "brainstorm", 1, 2) == item_seed(0, "brainstorm", 1, 2) != item_seed(0, "brainstorm", 2, 1)
+    assert 0 <= item_seed("x") < 2**63
+
+
+def test_content_hash_of_folders(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "w.bin").write_bytes(b"1")
+    before = content_hash(tmp_path / "a")
+    (tmp_path / "a" / "w.bin").write_bytes(b"2")
+    assert content_hash(tmp_path / "a") != before
+
+
+def test_corpus_formats(tmp_path: Path) -> None:
+    text = tmp_path / "abstracts"
+    text.mkdir()
+    (text / "one.txt").write_text("First passage.\n\nSecond passage\non two lines.\n")
+    assert [p.text for p in load_corpus(text)] == ["First passage.", "Second passage\non two lines."]
+    jsonl = tmp_path / "c.jsonl"
+    jsonl.write_text(json.dumps({"id": 7, "text": "t"}) + "\n\n" + json.dumps({"title": "T", "abstract": "A"}) + "\n")
+    assert [(p.id, p.text) for p in load_corpus(jsonl)] == [("7", "t"), ("c.jsonl:3", "T A")]
+    jsonl.write_text('{"id": 1}\n')
+    with pytest.raises(ConfigError, match=r"c\.jsonl:1: text: missing"):
+        load_corpus(jsonl)
+    from datasets import Dataset
+
+    Dataset.from_dict({"id": ["x", "y"], "text": ["alpha", "beta"]}).save_to_disk(str(tmp_path / "hf"))
+    assert [(p.id, p.text) for p in load_corpus(tmp_path / "hf")] == [("x", "alpha"), ("y", "beta")]

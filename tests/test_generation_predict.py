@@ -1,0 +1,97 @@
+"""``selfspec predict`` generates the data; DDP over 2 CPU processes gives the same dataset as 1 process."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from generation_kit import hybrid_factory
+
+from selfspec.cli import main
+from selfspec.data.module import SelfSpecDataModule
+from selfspec.generation.models import model_generator_factory
+from selfspec.generation.pipeline import GenerationRun
+from selfspec.generation.settings import BrainstormSettings, ResponseSettings
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _data_args(seeds: Path, cache: Path) -> dict[str, object]:
+    return {
+        "seeds_path": str(seeds),
+        "num_instructions": 5,
+        "cache_dir": str(cache),
+        "brainstorm": {"prompts_per_round": 2},
+        "responses": {"max_new_tokens": 6, "chunk_size": 2},
+        "generation_batch_size": 2,
+    }
+
+
+def _config(tmp: Path, model: Path, data: dict[str, object], devices: int) -> Path:
+    config = {
+        "trainer": {"accelerator": "cpu", "devices": devices, "logger": False, "enable_progress_bar": False},
+        "model": {"base_model": str(model), "quantization": "none"},
+        "data": data,
+    }
+    config["trainer"]["callbacks"] = [{"class_path": "selfspec.callbacks.GenerationWriter"}]  # type: ignore[index]
+    if devices > 1:
+        config["trainer"]["strategy"] = "ddp"  # type: ignore[index]
+    path = tmp / f"predict-{devices}.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def _module(model: Path, data: dict[str, object]) -> SelfSpecDataModule:
+    kwargs = dict(data)
+    kwargs["brainstorm"] = BrainstormSettings(**kwargs["brainstorm"])  # type: ignore[arg-type]
+    kwargs["responses"] = ResponseSettings(**kwargs["responses"])  # type: ignore[arg-type]
+    return SelfSpecDataModule(base_model=str(model), **kwargs)  # type: ignore[arg-type]
+
+
+def test_predict_needs_the_writer_and_generation(
+    tiny_model_dir: Path, example_seeds: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = _config(tmp_path, tiny_model_dir, _data_args(example_seeds, tmp_path / "c"), 1)
+    for extra, message in [
+        (["--trainer.callbacks=[]"], "needs the writer callback"),
+        (["--data.num_instructions", "0"], "set --data.num_instructions"),
+    ]:
+        with pytest.raises(SystemExit) as stop:
+            main(["predict", "--config", str(config), *extra])
+        assert stop.value.code == 2 and message in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_ddp_on_two_processes_makes_the_same_dataset(tiny_model_dir: Path, example_seeds: Path, tmp_path: Path) -> None:
+    caches = {name: tmp_path / name for name in ("single", "one", "two")}
+    # Instructions come from the scripted brainstormer (the random model writes no usable task);
+    # every response below is written by the real tiny model.
+    plan = _module(tiny_model_dir, _data_args(example_seeds, caches["single"])).plan
+    GenerationRun(plan, hybrid_factory(plan)).instructions()
+    for name in ("one", "two"):
+        target = caches[name] / plan.instructions_dir.relative_to(caches["single"])
+        shutil.copytree(plan.instructions_dir, target)
+    expected = GenerationRun(plan, model_generator_factory(plan)).dataset()  # the prepare_data path
+
+    env = os.environ | {"PYTHONPATH": str(REPO)}
+    for name, devices in (("one", 1), ("two", 2)):
+        config = _config(tmp_path, tiny_model_dir, _data_args(example_seeds, caches[name]), devices)
+        run_dir = tmp_path / f"run-{name}"  # the CLI saves config.yaml in its working directory
+        run_dir.mkdir()
+        done = subprocess.run(
+            [sys.executable, "-m", "selfspec", "predict", "--config", str(config)],
+            cwd=run_dir,
+            env=env,
+            capture_output=True,
+            timeout=600,
+        )
+        assert done.returncode == 0, done.stderr.decode()[-3000:]
+        assert (b"MEMBER: 2/2" in done.stderr + done.stdout) == (devices == 2)  # really two processes
+        out = caches[name] / expected.name
+        for file in ("data.jsonl", "funnel.json", "manifest.json"):
+            assert (out / file).read_bytes() == (expected / file).read_bytes(), (name, file)
