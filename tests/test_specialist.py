@@ -194,3 +194,30 @@ def test_effective_batch_sets_gradient_accumulation(tiny_model_dir: Path, exampl
     both = L.Trainer(accelerator="cpu", max_steps=1, accumulate_grad_batches=2, logger=False)
     with pytest.raises(ConfigError, match=r"Can't set both --model\.effective_batch_size and --trainer"):
         both.fit(SpecialistModule(base_model=str(tiny_model_dir)), datamodule=data)
+
+
+def test_best_checkpoint_adapter_is_exported_beside_the_final_one(
+    tiny_model_dir: Path, example_seeds: Path, tmp_path: Path
+) -> None:
+    from lightning.pytorch.callbacks import ModelCheckpoint
+    from safetensors.torch import load_file
+
+    data = SelfSpecDataModule(seeds_path=example_seeds, base_model=str(tiny_model_dir), batch_size=4)
+    module = SpecialistModule(base_model=str(tiny_model_dir), effective_batch_size=None, learning_rate=5e-2)
+    best = ModelCheckpoint(monitor="val/loss", save_top_k=1)
+    trainer = L.Trainer(
+        accelerator="cpu", max_epochs=3, default_root_dir=tmp_path, enable_progress_bar=False,
+        enable_model_summary=False, callbacks=[best, AdapterExport()],
+    )  # fmt: skip
+    trainer.fit(module, datamodule=data)
+    run = Path(trainer.log_dir or "")
+    exported = load_file(str(run / "adapter_best" / "adapter_model.safetensors"))
+    saved = torch.load(best.best_model_path, map_location="cpu", weights_only=True)["state_dict"]
+    for name, tensor in saved.items():  # "model.base_model.model.<...>.lora_A.default.weight"
+        key = name.removeprefix("model.").replace(".default.", ".")
+        assert torch.equal(exported[key], tensor), name
+    final = load_file(str(run / "adapter" / "adapter_model.safetensors"))
+    live = {
+        k.removeprefix("model.").replace(".default.", "."): v for k, v in module.state_dict().items() if "lora_" in k
+    }
+    assert all(torch.equal(final[k], live[k]) for k in final)  # the module got its final weights back
