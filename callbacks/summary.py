@@ -52,12 +52,26 @@ def fit_summary(
         "seconds": round(seconds, 2),
         "metrics": metrics,
         "log_dir": log_dir,
+        "data": data_provenance(getattr(trainer, "datamodule", None)),
     }
+
+
+def data_provenance(datamodule: Any) -> dict[str, str]:
+    """Which data trained the run: the generated dataset's fingerprint, or the seed file's hash."""
+    from selfspec.generation.cache import content_hash
+
+    plan = getattr(datamodule, "plan", None)
+    if plan is None:
+        return {}
+    if plan.num_instructions:
+        return {"fingerprint": plan.dataset_dir.name, "generated": str(plan.dataset_dir)}
+    return {"seeds": str(plan.seeds_path), "seeds_sha256": content_hash(plan.seeds_path)}
 
 
 def format_table(summary: dict[str, Any]) -> str:
     """Two aligned columns, metrics flattened as ``metrics/<name>``."""
-    rows = [(k, v) for k, v in summary.items() if k != "metrics"]
+    rows = [(k, v) for k, v in summary.items() if k not in ("metrics", "data")]
+    rows += [(f"data/{k}", v) for k, v in summary.get("data", {}).items()]
     rows += [(f"metrics/{k}", v) for k, v in sorted(summary["metrics"].items())]
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"  {k.ljust(width)}  {v}" for k, v in rows)

@@ -1,0 +1,1 @@
+"""Iterative self-specialisation (METHOD step 7): ``selfspec-rounds`` and its parts."""

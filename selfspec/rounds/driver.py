@@ -1,0 +1,215 @@
+"""Run the steps of iterative self-specialisation, each in a fresh ``selfspec`` process, resumably.
+
+A step is skipped when ``lineage.json`` says it finished; a fit killed mid-way restarts with
+``--ckpt_path last`` from its own checkpoints, and its generated data comes from the content-
+addressed cache. So the same command, run again after a kill anywhere, continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from selfspec.errors import ConfigError, SelfSpecError
+from selfspec.generation.cache import content_hash, fingerprint
+from selfspec.io import atomic_write_json, atomic_write_text
+from selfspec.rounds.lineage import Lineage, open_lineage
+from selfspec.rounds.report import Column, column_from_report, format_table, plot_columns, summary_json
+from selfspec.rounds.settings import RoundsSettings
+from selfspec.rounds.steps import CONTROL, Step, eval_step_config, fit_step_config, plan_steps, round_name
+
+log = logging.getLogger("selfspec")
+
+
+class StepFailedError(SelfSpecError):
+    """A step's process failed; its own output says why."""
+
+    def __init__(self, step: Step, status: int) -> None:
+        self.status = status
+        super().__init__(
+            f"step {step.key} failed (exit status {status}); fix what it reported and run the same "
+            "command again: finished steps are kept"
+        )
+
+
+class RoundsDriver:
+    def __init__(self, settings: RoundsSettings) -> None:
+        settings.check()
+        self.settings = settings
+        self.fit = _read_fit_config(settings.fit_config)
+        if not Path(settings.suite).is_file():
+            raise ConfigError(f"--suite {settings.suite}: no such file")
+        self.root = Path(settings.root) / settings.name
+
+    def run(self) -> dict[str, Any]:
+        """Every missing step, then the table; returns ``summary.json``'s content."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with _exclusive(self.root):
+            lineage = open_lineage(self.root, self.settings_fingerprint())
+            steps = plan_steps(self.settings.rounds, self.settings.seeds_only)
+            for number, step in enumerate(steps, start=1):
+                if self._skipped(step, lineage):
+                    continue
+                log.info("rounds: step %d/%d %s", number, len(steps), step.key)
+                lineage.record(step.key, self._run(step, lineage))
+                self._maybe_stop(step, lineage)
+            return self._summarise(lineage)
+
+    def settings_fingerprint(self) -> str:
+        """Whatever changes a finished step's result; rounds, min_delta and the launcher do not."""
+        s = self.settings
+        key = {
+            "fit_config": content_hash(s.fit_config),
+            "suite": content_hash(s.suite),
+            "evaluation": asdict(s.evaluation),
+            "base_shots": list(s.base_shots),
+            "step_args": list(s.step_args),
+        }
+        return fingerprint(key)
+
+    def _skipped(self, step: Step, lineage: Lineage) -> bool:
+        if lineage.done(step.key):
+            log.info("rounds: %s already finished, reused", step.key)
+            return True
+        stopped = lineage.stopped_after
+        return stopped is not None and step.round is not None and step.round > stopped
+
+    # -- one step --------------------------------------------------------------------------------
+
+    def _run(self, step: Step, lineage: Lineage) -> dict[str, Any]:
+        if step.kind == "fit":
+            return self._fit(step, lineage)
+        return self._evaluate(step, lineage)
+
+    def _fit(self, step: Step, lineage: Lineage) -> dict[str, Any]:
+        run_dir = self.root / step.run
+        response_adapter, max_steps = None, None
+        k = step.round
+        if k is not None and k >= 2:  # METHOD step 7: the previous round's adapter answers
+            response_adapter = lineage.steps[f"{round_name(k - 1)}/fit"]["adapter"]
+        if step.run == CONTROL:
+            max_steps = lineage.steps[f"{round_name(1)}/fit"]["optimizer_steps"]
+        config = fit_step_config(self.fit, run_dir, response_adapter, max_steps)
+        resume = ["--ckpt_path", "last"] if (run_dir / "checkpoints" / "last.ckpt").is_file() else []
+        self._launch(step, "fit", run_dir, config, [*self.settings.step_args, *resume])
+        summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
+        adapter = run_dir / "adapter"
+        return {
+            "adapter": str(adapter),
+            "adapter_sha256": content_hash(adapter / "adapter_model.safetensors"),
+            "optimizer_steps": summary["optimizer_steps"],
+            "data": summary.get("data"),
+            "response_adapter": response_adapter,
+            "config": str(run_dir / "config.yaml"),
+        }
+
+    def _evaluate(self, step: Step, lineage: Lineage) -> dict[str, Any]:
+        out_dir = self.root / step.run / "eval"
+        is_base = step.round == 0
+        adapter = None if is_base else lineage.steps[f"{step.run}/fit"]["adapter"]
+        settings = self.settings.evaluation
+        if is_base:
+            settings = type(settings)(**{**asdict(settings), "shots": tuple(self.settings.base_shots)})
+        label = "base" if is_base else step.run
+        config = eval_step_config(self.fit, out_dir, adapter, self.settings.suite, settings, label)
+        self._launch(step, "validate", out_dir, config, [])
+        report = json.loads((out_dir / "eval.json").read_text(encoding="utf-8"))
+        main_shots = self.settings.evaluation.shots[0]
+        shots = main_shots if main_shots in settings.shots else settings.shots[0]
+        return {"report": str(out_dir / "eval.json"), "f1": column_from_report(label, report, shots)[1]["overall"]}
+
+    def _launch(self, step: Step, subcommand: str, out_dir: Path, config: dict[str, Any], extra: list[str]) -> None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        # A killed attempt leaves its saved config.yaml behind; selfspec refuses to overwrite one.
+        (out_dir / "config.yaml").unlink(missing_ok=True)
+        config_path = out_dir / "step_config.yaml"
+        atomic_write_text(config_path, yaml.safe_dump(config, sort_keys=False))
+        launcher = list(self.settings.launcher or (sys.executable, "-m", "selfspec"))
+        command = [*launcher, subcommand, "--config", str(config_path), *extra]
+        log.info("rounds: %s", " ".join(command))
+        status = subprocess.run(command, check=False, preexec_fn=_die_with_parent).returncode
+        if status != 0:
+            raise StepFailedError(step, status)
+
+    # -- early stop and the table ----------------------------------------------------------------
+
+    def _maybe_stop(self, step: Step, lineage: Lineage) -> None:
+        k, min_delta = step.round, self.settings.min_delta
+        if min_delta is None or step.kind != "eval" or not k:
+            return
+        gain = lineage.steps[step.key]["f1"] - lineage.steps[f"{round_name(k - 1)}/eval"]["f1"]
+        if gain < min_delta and k < self.settings.rounds:
+            log.info("rounds: round %d gained %.2f F1 points (< min_delta %.2f); no further rounds", k, gain, min_delta)
+            lineage.stop_after(k)
+
+    def _summarise(self, lineage: Lineage) -> dict[str, Any]:
+        columns = self._columns(lineage)
+        title = f"selfspec rounds: {self.settings.name}"
+        table = format_table(columns, title)
+        meta = {"name": self.settings.name, "suite": self.settings.suite, "stopped_after_round": lineage.stopped_after}
+        summary = summary_json(columns, meta)
+        atomic_write_json(self.root / "summary.json", summary)
+        atomic_write_text(self.root / "summary.md", table)
+        plot_columns(columns, self.root / "summary.png", title)
+        log.info("%s\nsaved: %s (summary.json, summary.md, summary.png, lineage.json)", table, self.root)
+        return summary
+
+    def _columns(self, lineage: Lineage) -> list[Column]:
+        base = _report(lineage.steps[f"{round_name(0)}/eval"]["report"])
+        columns = [column_from_report(f"base_{k}shot", base, k) for k in self.settings.base_shots]
+        shots = self.settings.evaluation.shots[0]
+        for step in plan_steps(self.settings.rounds, self.settings.seeds_only):
+            if step.kind == "eval" and step.round != 0 and lineage.done(step.key):
+                columns.append(column_from_report(step.run, _report(lineage.steps[step.key]["report"]), shots))
+        return columns
+
+
+def _report(path: str) -> dict[str, Any]:
+    return dict(json.loads(Path(path).read_text(encoding="utf-8")))
+
+
+def _read_fit_config(path: str) -> dict[str, Any]:
+    file = Path(path)
+    if not file.is_file():
+        raise ConfigError(f"--fit_config {path}: no such file")
+    try:
+        config = yaml.safe_load(file.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        raise ConfigError(f"--fit_config {path}: not valid YAML ({err})".replace("\n", " ")) from None
+    if not isinstance(config, dict):
+        raise ConfigError(f"--fit_config {path}: expected a mapping of selfspec fit options")
+    return config
+
+
+def _die_with_parent() -> None:
+    """In the step's process: die when the driver dies (kill -9 included), so a resumed driver never
+    races an orphaned step writing into the same folder. Linux only; elsewhere a no-op."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+
+
+@contextmanager
+def _exclusive(run_root: Path) -> Iterator[None]:
+    """One driver per run folder; the OS drops the lock when the process dies (kill -9 included)."""
+    with open(run_root / ".lock", "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ConfigError(f"another selfspec-rounds is running on {run_root}") from None
+        handle.write(str(os.getpid()))
+        handle.flush()
+        yield

@@ -1,0 +1,85 @@
+"""The rounds table: F1 per task (and overall) per column, as Markdown, ``summary.json`` and a PNG.
+
+Columns are ``base_<k>shot`` for each base shots setting, ``round_<k>`` and ``seeds_only``; values
+are token-F1 in points (0-100), the mean over demonstration sets. ``overall`` is the macro mean
+over tasks, exactly as the evaluation report computes it.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from selfspec.evaluation.report import MACRO
+from selfspec.io import atomic_write_bytes
+
+OVERALL = "overall"
+Column = tuple[str, dict[str, float]]  # (name, task -> F1 points)
+
+
+def column_from_report(name: str, report: dict[str, Any], shots: int) -> Column:
+    """One column from an ``eval.json``: F1 per task at ``shots`` (macro -> ``overall``)."""
+    values = {
+        (OVERALL if row["task"] == MACRO else row["task"]): round(100 * row["f1_mean"], 2)
+        for row in report["rows"]
+        if row["shots"] == shots
+    }
+    if not values:
+        raise ValueError(f"the report of {name} has no {shots}-shot rows")
+    return name, values
+
+
+def task_names(columns: Sequence[Column]) -> list[str]:
+    """Tasks in first-seen order, ``overall`` last."""
+    tasks = dict.fromkeys(t for _, values in columns for t in values if t != OVERALL)
+    return [*tasks, OVERALL]
+
+
+def format_table(columns: Sequence[Column], title: str) -> str:
+    """Markdown: a row per task, a column per evaluated model."""
+    tasks = task_names(columns)
+    head = ["task", *(name for name, _ in columns)]
+    lines = [f"# {title}", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for task in tasks:
+        cells = [f"{values[task]:.1f}" if task in values else "-" for _, values in columns]
+        lines.append("| " + " | ".join([task, *cells]) + " |")
+    return "\n".join([*lines, "", "Token-F1 (points), mean over demonstration sets; overall = macro over tasks.", ""])
+
+
+def summary_json(columns: Sequence[Column], meta: dict[str, Any]) -> dict[str, Any]:
+    """Overall F1 per column at the top level (``base_0shot``, ``round_1``, ...), per task below."""
+    per_task = {task: {name: values.get(task) for name, values in columns} for task in task_names(columns)}
+    return {
+        **{name: values.get(OVERALL) for name, values in columns},
+        "columns": [name for name, _ in columns],
+        "per_task": per_task,
+        "meta": meta,
+    }
+
+
+def plot_columns(columns: Sequence[Column], path: Path, title: str) -> Path:
+    """Grouped bars: a group per task (overall last), a bar per column."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display: render to a file
+    import matplotlib.pyplot as plt
+
+    tasks = task_names(columns)
+    width = 0.8 / max(len(columns), 1)
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.9 * len(tasks) * max(1, len(columns)) / 2), 4))
+    for k, (name, values) in enumerate(columns):
+        xs = [x + k * width for x in range(len(tasks))]
+        ax.bar(xs, [values.get(t, 0.0) for t in tasks], width, label=name)
+    ax.set_xticks([x + width * (len(columns) - 1) / 2 for x in range(len(tasks))], tasks)
+    ax.set_ylabel("token-F1 (points)")
+    ax.set_ylim(0, 100)
+    ax.set_title(title)
+    ax.legend(fontsize="small")
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=120)
+    plt.close(fig)
+    atomic_write_bytes(path, buffer.getvalue())
+    return path
