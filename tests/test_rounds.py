@@ -54,7 +54,10 @@ def test_fit_step_writes_everything_into_its_round_and_trains_a_fresh_adapter(tm
     assert trainer["logger"][0]["init_args"] == {"save_dir": str(tmp_path / "round_2"), "name": "", "version": ""}
     names = [c["class_path"].rsplit(".", 1)[-1] for c in trainer["callbacks"]]
     assert names == ["ResumableCheckpoint", "AdapterExport", "RunSummary"]  # evaluation is its own step
-    assert trainer["callbacks"][0]["init_args"] == {"dirpath": str(tmp_path / "round_2" / "checkpoints"), "save_last": True}
+    assert trainer["callbacks"][0]["init_args"] == {
+        "dirpath": str(tmp_path / "round_2" / "checkpoints"),
+        "save_last": True,
+    }
     assert FIT["model"]["adapter"] == "old"  # the user's config is not modified
 
 
@@ -130,3 +133,37 @@ def test_settings_are_typed_and_documented() -> None:
     settings, parser, _ = parse(["--fit_config", "f.yaml", "--suite", "s.yaml", "--evaluation.shots", "[0, 3]"])
     assert isinstance(settings, RoundsSettings) and settings.evaluation.shots == (0, 3)
     assert "previous round" in parser.format_help()
+
+
+def _driver(tmp_path: Path, **changes: object):  # type: ignore[no-untyped-def]
+    from selfspec.rounds.driver import RoundsDriver
+
+    (tmp_path / "fit.yaml").write_text("model: {base_model: builtin:tiny-llama}\n")
+    (tmp_path / "suite.yaml").write_text("- {name: a, kind: label, path: a.jsonl}\n")
+    values = {"fit_config": str(tmp_path / "fit.yaml"), "suite": str(tmp_path / "suite.yaml")}
+    return RoundsDriver(RoundsSettings(**{**values, "root": str(tmp_path), "rounds": 3, **changes}))
+
+
+@pytest.mark.parametrize(("f1", "stops"), [([10.0, 20.0, 20.5], 2), ([10.0, 20.0, 30.0], None), ([10.0, 9.0], 1)])
+def test_min_delta_stops_after_the_first_round_that_gains_too_little(
+    tmp_path: Path, f1: list[float], stops: int | None
+) -> None:
+    from selfspec.rounds.steps import Step
+
+    driver = _driver(tmp_path, min_delta=1.0)
+    lineage = open_lineage(tmp_path, "x")
+    for k, value in enumerate(f1):
+        lineage.record(f"round_{k}/eval", {"f1": value})
+        if k:
+            driver._maybe_stop(Step(f"round_{k}", "eval"), lineage)
+        if lineage.stopped_after is not None:
+            break
+    assert lineage.stopped_after == stops
+    if stops is not None:  # later rounds are skipped; the control still runs
+        assert driver._skipped(Step(f"round_{stops + 1}", "fit"), lineage)
+        assert not driver._skipped(Step("seeds_only", "fit"), lineage)
+
+
+def test_settings_fingerprint_ignores_the_number_of_rounds(tmp_path: Path) -> None:
+    assert _driver(tmp_path).settings_fingerprint() == _driver(tmp_path, rounds=5).settings_fingerprint()
+    assert _driver(tmp_path).settings_fingerprint() != _driver(tmp_path, base_shots=(0,)).settings_fingerprint()
