@@ -12,7 +12,10 @@ from selfspec.cli import build_cli
 from selfspec.data.module import SelfSpecDataModule
 from selfspec.specialist import SpecialistModule
 
-CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").rglob("*.yaml"))
+ROOT = Path(__file__).resolve().parents[1] / "configs"
+# A config is a YAML mapping; evaluation suites kept beside their configs (configs/<domain>/suite.yaml)
+# are YAML lists of tasks and are parsed by tests/test_domain_seeds.py instead.
+CONFIGS = sorted(p for p in ROOT.rglob("*.yaml") if isinstance(yaml.safe_load(p.read_text()), dict))
 
 
 def test_there_are_configs() -> None:
@@ -34,7 +37,13 @@ def _on_this_machine(config: Path) -> list[str]:
     return overrides
 
 
-@pytest.mark.parametrize("config", CONFIGS, ids=[p.name for p in CONFIGS])
+def test_every_yaml_under_configs_is_a_config_or_a_suite() -> None:
+    # A config that is not a mapping (a typo, an empty file) must fail here, not drop out unseen.
+    others = set(ROOT.rglob("*.yaml")) - set(CONFIGS)
+    assert sorted(p.relative_to(ROOT).as_posix() for p in others if p.name != "suite.yaml") == []
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=[p.relative_to(ROOT).as_posix() for p in CONFIGS])
 def test_config_instantiates_without_loading_weights(config: Path) -> None:
     cli = build_cli(["--config", str(config), *_on_this_machine(config)], run=False)
     assert isinstance(cli.model, SpecialistModule) and cli.model.model is None
