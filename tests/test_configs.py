@@ -48,7 +48,7 @@ def _on_this_machine(config: Path) -> list[str]:
     return overrides
 
 
-@pytest.mark.parametrize("config", CONFIGS, ids=[p.name for p in CONFIGS])
+@pytest.mark.parametrize("config", CONFIGS, ids=[p.relative_to(REPO / "configs").as_posix() for p in CONFIGS])
 def test_config_instantiates_without_loading_weights(config: Path) -> None:
     cli = build_cli(["--config", str(config), *_on_this_machine(config)], run=False)
     assert isinstance(cli.model, SpecialistModule) and cli.model.model is None
@@ -56,7 +56,7 @@ def test_config_instantiates_without_loading_weights(config: Path) -> None:
     assert cli.datamodule.hparams.base_model == cli.model.hparams.base_model
 
 
-@pytest.mark.parametrize("config", ROUNDS, ids=[p.name for p in ROUNDS])
+@pytest.mark.parametrize("config", ROUNDS, ids=[p.relative_to(REPO / "configs").as_posix() for p in ROUNDS])
 def test_rounds_config_parses_and_names_files_that_exist(config: Path) -> None:
     from selfspec.rounds.cli import parse
 
@@ -66,7 +66,7 @@ def test_rounds_config_parses_and_names_files_that_exist(config: Path) -> None:
     assert (REPO / settings.fit_config) in CONFIGS  # and the fit config itself instantiates (above)
 
 
-@pytest.mark.parametrize("suite", SUITES, ids=[p.name for p in SUITES])
+@pytest.mark.parametrize("suite", SUITES, ids=[p.relative_to(REPO / "configs").as_posix() for p in SUITES])
 def test_suite_config_parses_without_loading_its_data(suite: Path) -> None:
     from selfspec.evaluation.suite import parse_suite_text
 
