@@ -167,3 +167,17 @@ def test_min_delta_stops_after_the_first_round_that_gains_too_little(
 def test_settings_fingerprint_ignores_the_number_of_rounds(tmp_path: Path) -> None:
     assert _driver(tmp_path).settings_fingerprint() == _driver(tmp_path, rounds=5).settings_fingerprint()
     assert _driver(tmp_path).settings_fingerprint() != _driver(tmp_path, base_shots=(0,)).settings_fingerprint()
+
+
+def test_an_adapter_is_identified_by_its_weights_not_by_the_provenance_beside_them(tmp_path: Path) -> None:
+    from selfspec.generation.plan import adapter_identity
+
+    one, two = tmp_path / "one", tmp_path / "two"
+    for folder, note in ((one, "run A"), (two, "run B")):
+        folder.mkdir()
+        (folder / "adapter_config.json").write_text('{"r": 8}')
+        (folder / "adapter_model.safetensors").write_bytes(b"weights")
+        (folder / "selfspec_config.yaml").write_text(note)
+    assert adapter_identity(one) == adapter_identity(two)
+    (two / "adapter_model.safetensors").write_bytes(b"other weights")
+    assert adapter_identity(one) != adapter_identity(two)

@@ -91,7 +91,7 @@ class GenerationPlan:
             "response_preamble": self.prompts.response_preamble,
             "separator": SEPARATOR,
             "responses": asdict(self.responses),
-            "response_adapter": content_hash(adapter) if adapter else None,
+            "response_adapter": adapter_identity(adapter) if adapter else None,
             "retrieval_corpus": content_hash(self.retrieval_corpus) if self.retrieval_corpus else None,
         }
 
@@ -122,6 +122,13 @@ class GenerationPlan:
                 f"--data.response_adapter={self.response_adapter!r}: not a PEFT adapter directory "
                 "(no adapter_config.json)"
             )
+
+
+def adapter_identity(adapter: str | Path) -> str:
+    """The adapter's weights and PEFT config: what changes its outputs. Provenance files beside them
+    (the run's config, README) name run folders, which would make equal adapters look different."""
+    files = sorted(p for p in Path(adapter).glob("adapter_*") if p.is_file())  # config + model weights
+    return fingerprint([[p.name, content_hash(p)] for p in files])
 
 
 def _eval_texts(path: Path) -> list[str]:
