@@ -1,7 +1,8 @@
 """The LightningModule that specialises a base model: QLoRA adapters, response-only loss.
 
 Construction is cheap; ``configure_model`` (idempotent) loads the base, quantised when asked,
-and wraps it with a PEFT LoRA adapter (or a saved one). Only adapter weights require gradients,
+and wraps it with a PEFT LoRA adapter (or a saved one); not in ``predict``, which generates data
+with a model of its own. Only adapter weights require gradients,
 and only they go into checkpoints: a checkpoint is megabytes (adapter + optimizer + loop + RNG
 state), never the base model. Resuming from one continues exactly where the run stopped.
 """
@@ -94,6 +95,10 @@ class SpecialistModule(L.LightningModule):
 
     def configure_model(self) -> None:
         if self.model is not None:
+            return
+        if self._trainer is not None and self.trainer.predicting:
+            # `selfspec predict` generates data with its own generator (base model, unquantised,
+            # + response_adapter), so the trainable model would be a second, unused copy.
             return
         device = self.trainer.strategy.root_device if self._trainer is not None else torch.device("cpu")
         base = load_base(self.base_model, self.quantization, device, self.trust_remote_code)

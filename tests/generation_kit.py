@@ -79,11 +79,13 @@ class ScriptedBrainstormer:
         return Generation(text, text, max_new_tokens, len(prompt))
 
 
-def hybrid_factory(plan: GenerationPlan, loads: list[str | None] | None = None) -> GeneratorFactory:
+def hybrid_factory(
+    plan: GenerationPlan, loads: list[str | None] | None = None, factory: Any = None
+) -> GeneratorFactory:
     """Real tiny model for responses (base or + adapter); scripted text for sampled brainstorm calls."""
     from selfspec.generation.models import model_generator_factory
 
-    real = model_generator_factory(plan)
+    real = (factory or model_generator_factory)(plan)
 
     def make(adapter: str | None) -> Any:
         if loads is not None:
@@ -94,9 +96,23 @@ def hybrid_factory(plan: GenerationPlan, loads: list[str | None] | None = None) 
 
 
 def main(argv: list[str]) -> None:
-    """``python tests/generation_kit.py PLAN_JSON``: run a generation as its own process (resume tests)."""
+    """``python tests/generation_kit.py PLAN_JSON``: run a generation as its own process (resume tests).
+
+    ``python tests/generation_kit.py predict ARGS``: ``selfspec predict ARGS`` with the hybrid
+    factory, so the brainstorm stage yields instructions too (DDP relaunches this very script).
+    """
     from selfspec.generation.pipeline import GenerationRun
 
+    if argv[0] == "predict":
+        import selfspec.generation.models as models
+        from selfspec.cli import main as cli_main
+
+        real_factory = models.model_generator_factory
+        models.model_generator_factory = lambda plan, device=None: hybrid_factory(
+            plan, factory=lambda p: real_factory(p, device)
+        )
+        cli_main(argv)
+        return
     spec = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
     plan = plan_from_spec(spec)
     print(GenerationRun(plan, hybrid_factory(plan)).dataset(), flush=True)

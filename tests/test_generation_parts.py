@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -80,3 +83,39 @@ def test_corpus_formats(tmp_path: Path) -> None:
 
     Dataset.from_dict({"id": ["x", "y"], "text": ["alpha", "beta"]}).save_to_disk(str(tmp_path / "hf"))
     assert [(p.id, p.text) for p in load_corpus(tmp_path / "hf")] == [("x", "alpha"), ("y", "beta")]
+
+
+def test_local_model_is_fingerprinted_by_content_hashed_once(
+    tmp_path: Path, example_seeds: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from selfspec.generation import model_id
+    from selfspec.generation.plan import GenerationPlan
+
+    monkeypatch.setenv("SELFSPEC_CACHE", str(tmp_path / "selfspec-cache"))
+    model = tmp_path / "model"
+    (model / ".cache").mkdir(parents=True)
+    (model / "config.json").write_text("{}")
+    weights = model / "model.safetensors"
+    weights.write_bytes(b"\x00" * 64)
+    (model / ".cache" / "download.metadata").write_text("etag 1")
+    hour_ago = time.time() - 3600  # written a while ago (a fresh file is not trusted by its mtime)
+    for file in (model / "config.json", weights):
+        os.utime(file, (hour_ago, hour_ago))
+    hashed: list[str] = []
+    sha256_file = model_id.sha256_file
+    monkeypatch.setattr(model_id, "sha256_file", lambda p: hashed.append(p.name) or sha256_file(p))
+
+    def key() -> Path:  # a fresh plan, as a new run makes
+        return GenerationPlan(example_seeds, str(model)).instructions_dir
+
+    first = key()
+    assert sorted(hashed) == ["config.json", "model.safetensors"]
+    assert key() == first and len(hashed) == 2  # untouched: same fingerprint, nothing hashed again
+    (model / ".cache" / "download.metadata").write_text("etag 2")  # hidden metadata is no weight
+    assert key() == first and len(hashed) == 2
+    shutil.copytree(model, tmp_path / "moved")
+    assert GenerationPlan(example_seeds, str(tmp_path / "moved")).instructions_dir == first  # content, not path
+    weights.write_bytes(b"\x01" * 64)  # same path, same size, new weights (a fine-tune saved in place)
+    hashed.clear()
+    assert key() != first and hashed == ["model.safetensors"]
+    assert GenerationPlan(example_seeds, "org/hub-model").model_identity == "org/hub-model"

@@ -12,12 +12,13 @@ from pathlib import Path
 
 import pytest
 import torch
-from generation_kit import hybrid_factory
+from generation_kit import ScriptedBrainstormer, hybrid_factory
 
 from selfspec.errors import ConfigError, SeedFileError
 from selfspec.generation.cache import fingerprint, read_jsonl
 from selfspec.generation.driver import as_hf_dataset
 from selfspec.generation.filters import FilterSettings
+from selfspec.generation.generator import Generation, SamplingSettings
 from selfspec.generation.models import model_generator_factory
 from selfspec.generation.pipeline import GenerationError, GenerationRun
 from selfspec.generation.plan import GenerationPlan
@@ -86,6 +87,7 @@ def test_every_setting_changes_the_fingerprint(base_run: tuple[GenerationPlan, P
         "brainstorm": dataclasses.replace(plan.brainstorm, top_p=0.9),
         "filters": FilterSettings(rouge_threshold=0.6),
         "eval_files": (str(evals),),
+        "batch_size": 3,  # batch composition changes logits numerically (see plan.py)
     }
     response_changes = {
         "responses": dataclasses.replace(plan.responses, max_new_tokens=9),
@@ -213,3 +215,32 @@ def test_input_errors_are_clear(tiny_model_dir: Path, tmp_path: Path) -> None:
     empty.write_text("\n\n")
     with pytest.raises(ConfigError, match="no passages found"):
         load_corpus(empty)
+
+
+EVAL_ANSWER = "Metformin is the first line drug for type two diabetes in adults whose kidneys work normally."
+
+
+class QuotingResponder:
+    """Greedy calls: prompts of odd length are answered by quoting the evaluation file's answer."""
+
+    def generate(self, prompts: list[str], sampling: SamplingSettings, *args: object, **kw: object) -> list[Generation]:
+        answers = [f"As known, {EVAL_ANSWER.lower()}" if len(p) % 2 else "Ask a physician." for p in prompts]
+        return [Generation(a, a, 8, len(p)) for a, p in zip(answers, prompts, strict=True)]
+
+
+def test_responses_quoting_the_evaluation_files_are_dropped(
+    base_run: tuple[GenerationPlan, Path], tmp_path: Path
+) -> None:
+    plan, _ = base_run
+    evals = tmp_path / "eval.jsonl"
+    evals.write_text(json.dumps({"instruction": "First-line drug?", "answers": [EVAL_ANSWER]}) + "\n")
+    checked = dataclasses.replace(plan, eval_files=(str(evals),))
+    out = GenerationRun(checked, lambda adapter: ScriptedBrainstormer(QuotingResponder())).dataset()  # type: ignore[arg-type]
+    raw = [r for chunk in sorted((out / "chunks").iterdir()) for r in json.loads(chunk.read_text())["rows"]]
+    quoting = {r["index"] for r in raw if "metformin" in r["output"]}
+    assert 0 < len(quoting) < len(raw)
+    rows = read_jsonl(out / "data.jsonl")
+    assert {int(r["id"].removeprefix("gen-")) for r in rows} == {r["index"] for r in raw} - quoting
+    funnel = json.loads((out / "funnel.json").read_text())
+    assert funnel["dropped"]["contamination"] == 0  # the instructions were clean; only responses quoted
+    assert funnel["contaminated_responses"] == len(quoting) and funnel["examples"] == len(raw) - len(quoting)

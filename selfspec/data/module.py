@@ -97,9 +97,10 @@ class SelfSpecDataModule(L.LightningDataModule):
                 base + this adapter, instructions come from the cache (iterative rounds); null = base.
             retrieval_corpus: Domain corpus for BM25 knowledge infusion (JSONL, text files, or a
                 saved HF dataset); null = no retrieval.
-            eval_files: Evaluation files (JSONL/JSON/text); generated items sharing a word
-                n-gram (``filters.ngram``) with them are dropped (no leakage).
-            generation_batch_size: Prompts per generate call (halved on CUDA out-of-memory).
+            eval_files: Evaluation files (JSONL/JSON/text); generated instructions and responses
+                sharing a word n-gram (``filters.ngram``) with them are dropped (no leakage).
+            generation_batch_size: Prompts per generate call (halved on CUDA out-of-memory). Part
+                of the data fingerprint: batch composition changes the logits numerically.
         """
         super().__init__()
         if not 0.0 <= val_fraction < 1.0:

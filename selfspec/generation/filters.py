@@ -47,7 +47,8 @@ class FilterSettings:
         blocklist: Words (whole words, any case) that mark a task a text model cannot do.
         rouge_threshold: Drop an instruction whose ROUGE-L F-measure against any seed or kept
             instruction exceeds this.
-        ngram: Length of the word n-grams checked against the evaluation files (contamination).
+        ngram: Length of the word n-grams checked against the evaluation files (contamination of an
+            instruction + input here; of a response when the dataset is assembled).
     """
 
     min_words: int = 4
@@ -90,6 +91,11 @@ def ngrams(text: str, n: int) -> set[tuple[str, ...]]:
     return {tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)}
 
 
+def contaminated(text: str, eval_ngrams: set[tuple[str, ...]], n: int) -> bool:
+    """``text`` shares a word n-gram with the evaluation files (their n-grams: ``eval_ngrams``)."""
+    return bool(eval_ngrams) and not ngrams(text, n).isdisjoint(eval_ngrams)
+
+
 class InstructionFilter:
     """Stateful filter over a stream of candidates; ``counts`` says how many each filter dropped.
 
@@ -129,9 +135,6 @@ class InstructionFilter:
             return "blocklist"
         if starts_badly(candidate.instruction):
             return "bad_start"
-        if (
-            self.eval_ngrams
-            and ngrams(f"{candidate.instruction} {candidate.input}", self.settings.ngram) & self.eval_ngrams
-        ):
+        if contaminated(f"{candidate.instruction} {candidate.input}", self.eval_ngrams, self.settings.ngram):
             return "contamination"
         return None

@@ -30,7 +30,7 @@ from selfspec.generation.cache import (
     write_manifest,
     write_shard,
 )
-from selfspec.generation.filters import FILTER_NAMES, Candidate, InstructionFilter
+from selfspec.generation.filters import FILTER_NAMES, Candidate, InstructionFilter, contaminated
 from selfspec.generation.generator import BatchGenerator, SamplingSettings
 from selfspec.generation.plan import GenerationPlan
 from selfspec.generation.responses import STOP, clean_response, pick_demonstrations, render_response_prompt
@@ -202,19 +202,23 @@ class GenerationRun:
         """Assemble the chunks into ``data.jsonl`` + funnel + config; the manifest goes last."""
         out = self.plan.dataset_dir
         rows = [r for c in range(self.num_chunks(instructions)) for r in _require(self.chunk_path(c))["rows"]]
-        data = [_example(r) for r in rows if r["output"]]
+        answered = [r for r in rows if r["output"]]
+        # A response may quote an evaluation item (e.g. the model recalls a benchmark answer).
+        plan = self.plan
+        data = [_example(r) for r in answered if not contaminated(r["output"], plan.eval_ngrams, plan.filters.ngram)]
         if not data:
             raise GenerationError(
-                f"all {len(rows)} responses are empty; the raw responses are in {out / 'chunks'}; "
-                "use a stronger base model or raise --data.responses.max_new_tokens"
+                f"none of {len(rows)} responses is usable ({len(rows) - len(answered)} empty, "
+                f"{len(answered)} sharing a {plan.filters.ngram}-gram with --data.eval_files); the raw "
+                f"responses are in {out / 'chunks'}; use a stronger base model or raise --data.responses.max_new_tokens"
             )
-        funnel = read_shard(self.plan.instructions_dir / "funnel.json") or {}
-        funnel |= {"responses": len(rows), "empty_responses": len(rows) - len(data), "examples": len(data)}
+        funnel = read_shard(plan.instructions_dir / "funnel.json") or {}
+        funnel |= {"responses": len(rows), "empty_responses": len(rows) - len(answered)}
+        funnel |= {"contaminated_responses": len(answered) - len(data), "examples": len(data)}
         write_jsonl(out / "data.jsonl", data)
         atomic_write_json(out / "funnel.json", funnel)
-        atomic_write_json(
-            out / "config.json", self.plan.dataset_key() | {"instruction_key": self.plan.instruction_key()}
-        )
+        provenance = {"instruction_key": plan.instruction_key(), "base_model": plan.base_model}
+        atomic_write_json(out / "config.json", plan.dataset_key() | provenance)
         write_manifest(out, ["data.jsonl", "funnel.json", "config.json"], {"examples": len(data)})
         log.info("generated data: %s", format_funnel(funnel))
         log.info("dataset: %s", out / "data.jsonl")
@@ -284,5 +288,7 @@ def format_funnel(funnel: dict[str, Any]) -> str:
     parts += [f"-{dropped.get(name, 0)} {name}" for name in FILTER_NAMES]
     parts.append(f"{funnel.get('kept', 0)} kept")
     if "examples" in funnel:
-        parts.append(f"{funnel['empty_responses']} empty responses, {funnel['examples']} examples")
+        parts.append(f"{funnel['empty_responses']} empty responses")
+        parts.append(f"-{funnel.get('contaminated_responses', 0)} contaminated responses")
+        parts.append(f"{funnel['examples']} examples")
     return ", ".join(parts)

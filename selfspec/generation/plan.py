@@ -2,7 +2,10 @@
 
 The instruction stage (brainstorm + filters) and the response stage have separate fingerprints:
 a regeneration round (new ``response_adapter``) reuses the cached instructions and only writes new
-responses. Every output-changing setting enters a fingerprint; files enter by content hash.
+responses. Every output-changing setting enters a fingerprint; files enter by content hash, and so
+does a local (or built-in) base model directory (see ``model_id``; a Hub id enters as its name).
+The batch size enters too: batch composition changes the logits numerically (left padding, other
+kernel shapes), which can flip a greedy or sampled token; only the device is left out.
 """
 
 from __future__ import annotations
@@ -18,16 +21,19 @@ from selfspec.generation.brainstorm import render_brainstorm_prompt
 from selfspec.generation.cache import content_hash, fingerprint
 from selfspec.generation.domains import Domain, load_domain
 from selfspec.generation.filters import FilterSettings, ngrams
+from selfspec.generation.model_id import model_identity
 from selfspec.generation.responses import SEPARATOR
 from selfspec.generation.settings import BrainstormSettings, ResponseSettings
 from selfspec.seeds import Seed, load_seeds
 
-FORMAT_VERSION = 1  # bump when the prompt layout or the shard format changes
+# Bump when the prompt layout, the shard format or what a stage keeps changes.
+# 2: model directories by content, batch size in the key, responses checked for contamination.
+FORMAT_VERSION = 2
 
 
 @dataclass(frozen=True)
 class GenerationPlan:
-    """Everything that decides the generated dataset (plus how to run it: batch size, device)."""
+    """Everything that decides the generated dataset (plus where to run it: the device)."""
 
     seeds_path: Path
     base_model: str
@@ -64,6 +70,11 @@ class GenerationPlan:
         return load_domain(self.domain)
 
     @cached_property
+    def model_identity(self) -> str:
+        """The base model's content hash (local or built-in directory) or its Hub id; see ``model_id``."""
+        return model_identity(self.base_model)
+
+    @cached_property
     def eval_ngrams(self) -> set[tuple[str, ...]]:
         grams: set[tuple[str, ...]] = set()
         for path in self.eval_files:
@@ -72,10 +83,12 @@ class GenerationPlan:
         return grams
 
     def instruction_key(self) -> dict[str, Any]:
+        """Settings of the instruction stage; the dataset key contains its fingerprint, so they count there too."""
         return {
             "format": FORMAT_VERSION,
             "seeds": content_hash(self.seeds_path),
-            "model": self.base_model,
+            "model": self.model_identity,
+            "batch_size": self.batch_size,
             "brainstorm_template": render_brainstorm_prompt(self.prompts.brainstorm_preamble, []),
             "brainstorm": asdict(self.brainstorm),
             "filters": asdict(self.filters),
