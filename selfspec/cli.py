@@ -9,7 +9,6 @@ on stderr and exit status 2, without a traceback.
 from __future__ import annotations
 
 import logging
-import sys
 import warnings
 from pathlib import Path
 from typing import Any

@@ -142,8 +142,10 @@ def _requests(prompt: str | None, prompts_file: Path | None, expert: str | None)
 def main(args: list[str] | None = None) -> None:
     """``selfspec-experts``; ``args`` replaces ``sys.argv[1:]`` (tests call it in-process)."""
     from jsonargparse import auto_cli
+    from transformers.utils import logging as hf_logging
 
     configure_package_logging()
+    hf_logging.disable_progress_bar()  # the terminal gets answers or one error line, not weight-loading bars
     try:
         auto_cli(experts, args=args, as_positional=False)
     except SelfSpecError as err:

@@ -98,8 +98,8 @@ def export_merged(
     tol = DEFAULT_TOLERANCE[dtype] if tolerance is None else tolerance
     if tol < 0:
         raise ConfigError(f"--tolerance must be >= 0, got {tol}")
-    tokenizer = load_tokenizer(resolve_model_source(base), trust_remote_code)
     texts, source = probe_prompts(probes, info, max_probes)
+    tokenizer = load_tokenizer(resolve_model_source(base), trust_remote_code)
     ids = [tokenizer(t, return_tensors="pt")["input_ids"] for t in texts]
 
     def load(quantization: Any, weights: torch.dtype) -> Any:
@@ -162,12 +162,12 @@ def _reload(directory: Path, trust_remote_code: bool) -> Any:
     ).eval()
 
 
-@torch.inference_mode()
 def _logits(make_model: Callable[[], Any], ids: list[torch.Tensor]) -> list[torch.Tensor]:
     """float32 logits ``[seq, vocab]`` per probe from a freshly loaded model, freed afterwards."""
     model = make_model()
     device = next(model.parameters()).device
-    out = [model(input_ids=x.to(device)).logits[0].float().cpu() for x in ids]
+    with torch.inference_mode():
+        out = [model(input_ids=x.to(device)).logits[0].float().cpu() for x in ids]
     del model
     gc.collect()
     return out

@@ -50,8 +50,10 @@ def export(
 def main(args: list[str] | None = None) -> None:
     """``selfspec-export``; ``args`` replaces ``sys.argv[1:]`` (tests call it in-process)."""
     from jsonargparse import auto_cli
+    from transformers.utils import logging as hf_logging
 
     configure_package_logging()
+    hf_logging.disable_progress_bar()  # the terminal gets answers or one error line, not weight-loading bars
     try:
         auto_cli(export, args=args, as_positional=False)
     except DriftError as err:

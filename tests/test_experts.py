@@ -13,6 +13,8 @@ from selfspec.modeling.adapters import attach_adapter, load_base
 from selfspec.modeling.compat import describe_adapter
 from selfspec.modeling.loading import load_tokenizer, resolve_model_source
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 PROMPTS = ["Answer the biomedical question with yes or no.", "What does a central bank do?", "List two diseases."]
 
 
@@ -84,8 +86,9 @@ def test_switching_back_and_forth_is_stable(experts: Experts) -> None:
 
 
 def test_a_mixed_batch_equals_one_call_per_expert(experts: Experts) -> None:
-    mixed = experts.generate(PROMPTS, expert=["fin", None, "bio"], max_new_tokens=8)
-    single = [experts.generate([p], expert=e, max_new_tokens=8)[0] for p, e in zip(PROMPTS, ["fin", None, "bio"])]
+    mixed = experts.generate(PROMPTS, expert=["fin", None, "bio"], max_new_tokens=8)  # one generate per group
+    choice = ["fin", None, "bio"]
+    single = [experts.generate([p], expert=e, max_new_tokens=8)[0] for p, e in zip(PROMPTS, choice, strict=True)]
     assert mixed == single
 
 

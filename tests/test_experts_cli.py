@@ -8,9 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from selfspec.errors import RequestFileError
+from selfspec.errors import ConfigError, RequestFileError
+from selfspec.experts import check_names
 from selfspec.experts_cli import main, parse_requests
 from selfspec.modeling.compat import common_base, common_template, describe_adapter
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _run(args: list[str]) -> int:
@@ -62,9 +65,11 @@ def test_prompts_file_mixes_experts_and_writes_answers_in_order(two_adapters: di
         ("missing", "error: adapter 'law' ({path}): no such directory"),
         ("not_peft", "error: adapter 'law' ({path}): no adapter_config.json there (not a PEFT adapter directory)"),
         ("other_base", "error: adapter 'law' ({path}) was trained on base model 'org/other-model', but adapter 'bio'"),
-        ("other_template", "error: adapter 'law' ({path}) was trained with prompt template 'chatml', but adapter 'bio'"),
+        (
+            "other_template",
+            "error: adapter 'law' ({path}) was trained with prompt template 'chatml', but adapter 'bio'",
+        ),
         ("unknown_expert", "error: --expert 'tax': no such adapter; given: bio, law"),
-        ("bad_name", "error: adapter name 'law.v2': use letters, digits"),
     ],
 )
 def test_bad_adapters_are_one_line_errors_with_exit_2(
@@ -77,15 +82,23 @@ def test_bad_adapters_are_one_line_errors_with_exit_2(
         _edited_copy(two_adapters["fin"], law, base_model="org/other-model")
     elif case == "other_template":
         _edited_copy(two_adapters["fin"], law, template="chatml")
-    elif case in ("unknown_expert", "bad_name"):
+    elif case == "unknown_expert":
         law = two_adapters["fin"]
-    name = "law.v2" if case == "bad_name" else "law"
     expert = "tax" if case == "unknown_expert" else "bio"
-    args = ["--adapters.bio", str(two_adapters["bio"]), f"--adapters.{name}", str(law), "--expert", expert]
+    args = ["--adapters.bio", str(two_adapters["bio"]), "--adapters.law", str(law), "--expert", expert]
     assert _run([*args, "--prompt", "hi"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1, err
     assert err.startswith(message.format(path=law)), err
+
+
+@pytest.mark.parametrize(
+    ("adapters", "message"),
+    [({}, "no adapters given"), ({"law.v2": "x"}, "adapter name 'law.v2': use letters"), ({"9": "x"}, "name '9'")],
+)
+def test_adapter_names_must_suit_peft(adapters: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        check_names(adapters)
 
 
 def test_bad_prompts_file_lists_every_bad_line() -> None:
@@ -101,7 +114,9 @@ def test_requests_default_to_the_command_line_expert_unless_they_name_one() -> N
     assert [r.expert for r in parse_requests(text, "p.jsonl", "bio")] == ["bio", None, "fin"]
 
 
-def test_prompt_and_prompts_file_are_exclusive(two_adapters: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+def test_prompt_and_prompts_file_are_exclusive(
+    two_adapters: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
     assert _run(_adapter_args(two_adapters)) == 2
     assert "Give exactly one of --prompt and --prompts_file" in capsys.readouterr().err
 

@@ -15,6 +15,8 @@ from selfspec.export import DriftError, export_merged
 from selfspec.export_cli import main
 from selfspec.modeling.adapters import attach_adapter, load_base
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 PROBE = torch.tensor([[1, 40, 41, 42, 43, 44, 45, 46]])
 
 
