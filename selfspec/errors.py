@@ -1,7 +1,7 @@
 """User-facing errors: each says what is wrong and what to change.
 
-The CLI prints these as plain lines (no traceback) and exits with status 2; anything else
-is a bug and keeps its traceback.
+The console scripts print these as plain lines (no traceback, ``exit_with``) and exit with
+status 2; anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations

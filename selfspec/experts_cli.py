@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import sys
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +47,8 @@ def parse_requests(text: str, path: str, default_expert: str | None) -> list[Req
             continue
         try:
             requests.append(_request(json.loads(line), default_expert))
+        except json.JSONDecodeError as err:
+            problems.append(f"{path}:{number}: not JSON ({err.msg} at column {err.colno})")
         except (ValueError, TypeError) as err:
             problems.append(f"{path}:{number}: {err}")
     if problems:
@@ -146,6 +149,8 @@ def main(args: list[str] | None = None) -> None:
 
     configure_package_logging()
     hf_logging.disable_progress_bar()  # the terminal gets answers or one error line, not weight-loading bars
+    # A library deprecation notice raised inside transformers/peft, nothing the user can act on.
+    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
     try:
         auto_cli(experts, args=args, as_positional=False)
     except SelfSpecError as err:

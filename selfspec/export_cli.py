@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
+import warnings
 from dataclasses import asdict
 from pathlib import Path
 
@@ -54,6 +55,8 @@ def main(args: list[str] | None = None) -> None:
 
     configure_package_logging()
     hf_logging.disable_progress_bar()  # the terminal gets answers or one error line, not weight-loading bars
+    # A library deprecation notice raised inside transformers/peft, nothing the user can act on.
+    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
     try:
         auto_cli(export, args=args, as_positional=False)
     except DriftError as err:

@@ -127,3 +127,23 @@ def test_compatibility_is_read_from_the_records(two_adapters: dict[str, Path], t
     assert common_base(infos) == infos[0].base_model
     moved = str(tmp_path)  # another name for the base is announced, not refused
     assert common_base(infos, moved) == moved
+
+
+@pytest.mark.parametrize("command", ["experts", "export"])
+def test_help_documents_every_option(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    import inspect
+
+    from docstring_parser import parse
+
+    from selfspec import experts_cli, export_cli
+
+    module = experts_cli if command == "experts" else export_cli
+    function = getattr(module, command)
+    with pytest.raises(SystemExit) as stop:
+        module.main(["--help"])
+    assert stop.value.code == 0
+    help_text = " ".join(capsys.readouterr().out.split())
+    docs = {p.arg_name: p.description or "" for p in parse(inspect.getdoc(function) or "").params}
+    for name in inspect.signature(function).parameters:
+        assert f"--{name} " in help_text, name
+        assert " ".join(docs[name].split()[:4]) in help_text, f"--{name} is undocumented"
