@@ -9,7 +9,6 @@ on stderr and exit status 2, without a traceback.
 from __future__ import annotations
 
 import logging
-import sys
 import warnings
 from pathlib import Path
 from typing import Any
@@ -20,10 +19,9 @@ from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCL
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
 from selfspec.data.module import SelfSpecDataModule
-from selfspec.errors import ConfigError, SelfSpecError
+from selfspec.errors import ConfigError, SelfSpecError, configure_package_logging, exit_with
 from selfspec.specialist import SpecialistModule
 
-USER_ERROR_EXIT = 2
 DESCRIPTION = (
     "selfspec: turn a general LLM into a domain expert from a few dozen seed examples "
     "(self-specialisation, Kang et al.). Run `selfspec fit --config configs/quickstart.yaml`; "
@@ -116,8 +114,7 @@ def main(args: ArgsType = None) -> None:
     try:
         build_cli(args)
     except SelfSpecError as err:
-        sys.stderr.write(f"error: {err}\n" if "\n" not in str(err) else f"{err}\n")
-        raise SystemExit(USER_ERROR_EXIT) from None
+        exit_with(err)
 
 
 class _DropAdverts(logging.Filter):
@@ -132,13 +129,7 @@ def _configure_logging() -> None:
     # logger warns that the directory is not empty; it only ever removes its own metrics.csv.
     warnings.filterwarnings("ignore", message=r"Experiment logs directory .* exists and is not empty")
     logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_DropAdverts())
-    package_log = logging.getLogger("selfspec")
-    if not package_log.handlers:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("selfspec: %(message)s"))
-        package_log.addHandler(handler)
-        package_log.setLevel(logging.INFO)
-        package_log.propagate = False
+    configure_package_logging()
 
 
 if __name__ == "__main__":

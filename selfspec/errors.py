@@ -1,10 +1,16 @@
 """User-facing errors: each says what is wrong and what to change.
 
-The CLI prints these as plain lines (no traceback) and exits with status 2; anything else
-is a bug and keeps its traceback.
+The console scripts print these as plain lines (no traceback, ``exit_with``) and exit with
+status 2; anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
+
+import logging
+import sys
+from typing import NoReturn
+
+USER_ERROR_EXIT = 2
 
 
 class SelfSpecError(Exception):
@@ -23,5 +29,30 @@ class ModelLoadError(SelfSpecError):
     """``base_model`` names neither a local model directory nor a reachable Hub model."""
 
 
+class RequestFileError(SelfSpecError):
+    """A file of requests has one or more bad lines; one ``path:line: message`` each."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
 class ConfigError(SelfSpecError):
     """An option has a value that cannot work; the message names the option."""
+
+
+def exit_with(err: SelfSpecError, status: int = USER_ERROR_EXIT) -> NoReturn:
+    """End a console script on a user error: its lines on stderr (no traceback), then ``status``."""
+    sys.stderr.write(f"error: {err}\n" if "\n" not in str(err) else f"{err}\n")
+    raise SystemExit(status) from None
+
+
+def configure_package_logging() -> None:
+    """Console scripts: selfspec's log lines on stderr as ``selfspec: message`` (INFO and up)."""
+    package_log = logging.getLogger("selfspec")
+    if not package_log.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("selfspec: %(message)s"))
+        package_log.addHandler(handler)
+        package_log.setLevel(logging.INFO)
+        package_log.propagate = False

@@ -50,13 +50,18 @@ def load_base(
     quantization: Quantization = "nf4",
     device: torch.device | None = None,
     trust_remote_code: bool = False,
+    dtype: torch.dtype | None = None,
 ) -> Any:
-    """The base causal LM on ``device``: 4-bit/8-bit through bitsandbytes, or unquantised."""
+    """The base causal LM on ``device``: 4-bit/8-bit through bitsandbytes, or unquantised.
+
+    ``dtype`` (the weights' dtype when unquantised, the compute dtype when quantised) defaults to
+    bf16 on GPUs that support it and float32 elsewhere.
+    """
     from transformers import AutoModelForCausalLM
 
     device = device or torch.device("cpu")
     source = resolve_model_source(base_model)
-    dtype = compute_dtype(device)
+    dtype = dtype or compute_dtype(device)
     quant = quantization_config(quantization, dtype)
     try:
         model = AutoModelForCausalLM.from_pretrained(
