@@ -141,7 +141,16 @@ def adapter_identity(adapter: str | Path) -> str:
     """The adapter's weights and PEFT config: what changes its outputs. Provenance files beside them
     (the run's config, README) name run folders, which would make equal adapters look different."""
     files = sorted(p for p in Path(adapter).glob("adapter_*") if p.is_file())  # config + model weights
-    return fingerprint([[p.name, content_hash(p)] for p in files])
+    return fingerprint([[p.name, _config_identity(p) if p.suffix == ".json" else content_hash(p)] for p in files])
+
+
+def _config_identity(path: Path) -> Any:
+    """PEFT writes ``target_modules`` from a Python set: same adapter, other order per process."""
+    config = json.loads(path.read_text(encoding="utf-8"))
+    for key in ("target_modules", "modules_to_save"):
+        if isinstance(config.get(key), list):
+            config[key] = sorted(config[key])
+    return config
 
 
 def _eval_texts(path: Path) -> list[str]:
