@@ -175,7 +175,7 @@ def test_an_adapter_is_identified_by_its_weights_not_by_the_provenance_beside_th
     one, two = tmp_path / "one", tmp_path / "two"
     for folder, note, modules in ((one, "run A", '["q", "v"]'), (two, "run B", '["v", "q"]')):
         folder.mkdir()
-        (folder / "adapter_config.json").write_text('{"r": 8, "target_modules": %s}' % modules)
+        (folder / "adapter_config.json").write_text(f'{{"r": 8, "target_modules": {modules}}}')
         (folder / "adapter_model.safetensors").write_bytes(b"weights")
         (folder / "selfspec_config.yaml").write_text(note)
     assert adapter_identity(one) == adapter_identity(two)
