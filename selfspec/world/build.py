@@ -36,7 +36,7 @@ CORPUS = Path("data/corpus/tiny_world.jsonl")
 KB = Path("data/corpus/tiny_world_kb.json")
 DOMAIN = Path("selfspec/assets/domains/tiny_world.yaml")
 MODEL = Path("selfspec/assets/tiny_world/model")
-DOCUMENTS = 11_000  # pretraining documents (about 1M tokens)
+DOCUMENTS = 12_000  # pretraining documents (about 0.7M tokens)
 VOCAB_SIZE = 4096  # upper bound; BPE stops when no pair occurs twice
 
 

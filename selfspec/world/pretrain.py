@@ -36,15 +36,15 @@ class PretrainSettings:
         threads: torch CPU threads.
     """
 
-    hidden_size: int = 192
-    intermediate_size: int = 512
+    hidden_size: int = 128
+    intermediate_size: int = 384
     num_hidden_layers: int = 4
-    num_attention_heads: int = 3
+    num_attention_heads: int = 2
     max_position_embeddings: int = 1024
     block_size: int = 512
-    batch_size: int = 16
-    learning_rate: float = 3e-3
-    warmup_steps: int = 20
+    batch_size: int = 4
+    learning_rate: float = 4e-3
+    warmup_steps: int = 30
     epochs: int = 1
     seed: int = 0
     threads: int = 2
@@ -111,8 +111,8 @@ def pretrain(blocks: Any, tokenizer: Any, out_dir: Path, settings: PretrainSetti
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
-        loss_value = float(loss)
-        if step % 10 == 0 or step == total - 1:
+        loss_value = float(loss.detach())
+        if step % 50 == 0 or step == total - 1:
             log.info("step %d/%d loss %.4f (%.0f s)", step + 1, total, loss_value, time.perf_counter() - start)
     model.eval()
     model.generation_config.pad_token_id = tokenizer.pad_token_id

@@ -75,10 +75,10 @@ MEDICINE = DomainSpec(
     name="medicine",
     main="drug",
     types=(
-        EntityType("drug", "drug", "drugs", 50),
-        EntityType("disease", "disease", "diseases", 36),
-        EntityType("gene", "gene", "genes", 24),
-        EntityType("symptom", "symptom", "symptoms", 24),
+        EntityType("drug", "drug", "drugs", 40),
+        EntityType("disease", "disease", "diseases", 30),
+        EntityType("gene", "gene", "genes", 16),
+        EntityType("symptom", "symptom", "symptoms", 16),
         EntityType("organ", "organ", "organs", words=ORGANS),
     ),
     relations=(
@@ -215,7 +215,7 @@ OTHER_DOMAINS = (
         "seafaring",
         "ship",
         (
-            EntityType("ship", "ship", "ships", 20),
+            EntityType("ship", "ship", "ships", 16),
             EntityType("port", "port", "ports", 10),
             EntityType("captain", "captain", "captains", 12),
             EntityType("cargo", "cargo", "cargoes", words=("salt", "wool", "timber", "grain", "silk", "iron", "wine")),
@@ -259,7 +259,7 @@ OTHER_DOMAINS = (
         "astronomy",
         "star",
         (
-            EntityType("star", "star", "stars", 20),
+            EntityType("star", "star", "stars", 16),
             EntityType("constellation", "constellation", "constellations", 10),
             EntityType("astronomer", "astronomer", "astronomers", 12),
             EntityType("colour", "colour", "colours", words=COLOURS),
@@ -304,7 +304,7 @@ OTHER_DOMAINS = (
         "geology",
         "mineral",
         (
-            EntityType("mineral", "mineral", "minerals", 20),
+            EntityType("mineral", "mineral", "minerals", 16),
             EntityType("region", "region", "regions", 10),
             EntityType("use", "use", "uses", words=("tools", "jewelry", "glass", "paint", "coins", "bricks")),
             EntityType("hue", "hue", "hues", words=("black", "grey", "purple", "pink", "brown", "silver")),
@@ -347,7 +347,7 @@ OTHER_DOMAINS = (
         "zoology",
         "animal",
         (
-            EntityType("animal", "animal", "animals", 20),
+            EntityType("animal", "animal", "animals", 16),
             EntityType("habitat", "habitat", "habitats", 10),
             EntityType("plant", "plant", "plants", 12),
         ),
@@ -390,7 +390,7 @@ OTHER_DOMAINS = (
         "cooking",
         "dish",
         (
-            EntityType("dish", "dish", "dishes", 20),
+            EntityType("dish", "dish", "dishes", 16),
             EntityType("town", "town", "towns", 10),
             EntityType("ingredient", "ingredient", "ingredients", 12),
             EntityType("taste", "taste", "tastes", words=("sweet", "sour", "bitter", "salty", "spicy")),

@@ -14,7 +14,7 @@ from selfspec.world.kb import DomainKB
 from selfspec.world.prose import sentence, state
 
 SEED_SHARE = 0.2
-EVAL_PER_TASK = 25
+EVAL_PER_TASK = 20
 SEED_NER = "List every drug named in this sentence, separated by commas."
 EVAL_NER = "Which of the names in the text are medicines? Give them separated by commas."
 ASK = "Answer this question about medicine."
