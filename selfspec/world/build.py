@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=Path("."), help="root to write data/ and selfspec/assets/ under")
     parser.add_argument("--no-pretrain", action="store_true", help="write the text files only")
     parser.add_argument("--documents", type=int, default=DOCUMENTS, help="pretraining documents")
-    parser.add_argument("--epochs", type=int, default=1, help="passes over the pretraining corpus")
+    parser.add_argument("--epochs", type=int, default=3, help="passes over the pretraining corpus")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     world = build_world(args.seed)

@@ -1,7 +1,7 @@
 """Pretrain the tiny world's base model: a small Llama, next-token loss on packed documents.
 
 Deterministic on CPU: fixed threads, ``torch.use_deterministic_algorithms(True)``, seeded init
-and batch order. About ten minutes on two cores with the defaults.
+and batch order. About five minutes on two idle cores with the defaults (0.74M tokens x 3 epochs).
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ class PretrainSettings:
     batch_size: int = 4
     learning_rate: float = 4e-3
     warmup_steps: int = 30
-    epochs: int = 1
+    epochs: int = 3
     seed: int = 0
     threads: int = 2
 
