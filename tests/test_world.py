@@ -67,15 +67,16 @@ def test_pretraining_mix_holds_no_target_domain_instruction() -> None:
             assert not _names(doc) & target_names, doc
 
 
-def test_every_invented_name_is_one_token_of_the_shipped_tokenizer() -> None:
+def test_target_domain_names_are_one_token_of_the_shipped_tokenizer() -> None:
     from transformers import AutoTokenizer
 
     from selfspec.modeling.builtin import shipped_model_dir
 
     tokenizer = AutoTokenizer.from_pretrained(shipped_model_dir("tiny-world"))
     assert tokenizer.pad_token == "<pad>" and tokenizer.eos_token == "</s>"
-    world = build_world(0)
-    names = [n for kb in (world.target, *world.others) for t in kb.spec.types if t.count for n in kb.entities[t.key]]
+    kb = build_world(0).target
+    names = [n for t in kb.spec.types if t.count for n in kb.entities[t.key]]
+    # One token per name is what lets the small model copy a name from a passage in one step.
     assert all(len(tokenizer(" " + n, add_special_tokens=False)["input_ids"]) == 1 for n in names)
 
 
