@@ -5,6 +5,10 @@ tokenizer. It exercises the exact code path of a Hub model (``save_pretrained`` 
 ``from_pretrained``), in seconds and without a download; it knows nothing. Built models are
 cached under ``$SELFSPEC_CACHE`` (default ``~/.cache/selfspec``) and rebuilt identically from
 their seed.
+
+``builtin:tiny-world`` is shipped, not built: a small Llama pretrained on the embedded tiny world
+(``selfspec.world``), whose weights live in the package (``selfspec/assets/tiny_world/model``);
+``python -m selfspec.world.build`` retrains it.
 """
 
 from __future__ import annotations
@@ -114,12 +118,27 @@ def build_bpe_tokenizer(vocab_size: int) -> PreTrainedTokenizerFast:
 
 
 BUILDERS: dict[str, Callable[[Path], Path]] = {"tiny-llama": build_tiny_llama}
+SHIPPED = {"tiny-world": "tiny_world/model"}  # name -> folder under selfspec/assets
+
+
+def shipped_model_dir(name: str) -> Path:
+    """The packaged directory of shipped model ``name``; an error when the package lacks its files."""
+    path = Path(str(resources.files("selfspec.assets").joinpath(SHIPPED[name])))
+    if not (path / "config.json").is_file():
+        raise ModelLoadError(
+            f"base_model 'builtin:{name}': {path} holds no config.json; reinstall selfspec or rebuild it "
+            "with `python -m selfspec.world.build --seed 0 --out .`"
+        )
+    return path
 
 
 def ensure_builtin(name: str) -> Path:
     """The directory of built-in model ``name``, building it atomically on first use."""
+    if name in SHIPPED:
+        return shipped_model_dir(name)
     if name not in BUILDERS:
-        raise ModelLoadError(f"base_model 'builtin:{name}' is unknown; built-in models: {sorted(BUILDERS)}")
+        known = sorted([*BUILDERS, *SHIPPED])
+        raise ModelLoadError(f"base_model 'builtin:{name}' is unknown; built-in models: {known}")
     target = cache_root() / "builtin" / f"{name}-v{BUILD_VERSION}"
     if (target / "config.json").is_file():
         return target

@@ -1,0 +1,89 @@
+"""The tiny world: reproducible from its seed, seeds and evaluation kept apart, no domain instruction
+in the pretraining mix, and the shipped base model loads like any Hub model."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from selfspec.world.build import EVAL_DIR, SEEDS, text_files
+from selfspec.world.documents import pretraining_documents
+from selfspec.world.kb import build_world
+from selfspec.world.schema import MEDICINE
+from selfspec.world.suite import EVAL_TASKS, eval_records, seed_records, split
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_committed_world_files_are_the_seed_0_world_byte_for_byte() -> None:
+    for rel, text in text_files(build_world(0)).items():
+        assert (REPO / rel).read_text(encoding="utf-8") == text, f"{rel} differs: rebuild with selfspec.world.build"
+
+
+def test_another_seed_gives_another_world() -> None:
+    a, b = build_world(0).target, build_world(1).target
+    assert a.entities["drug"] != b.entities["drug"] and build_world(1).target == b
+
+
+def _names(text: str) -> set[str]:
+    return set(re.findall(r"[a-z]+", text.lower()))
+
+
+def test_seeds_and_evaluation_share_no_entity_and_no_wording() -> None:
+    kb = build_world(0).target
+    seeds = seed_records(kb, 0)
+    evals = {task.name: eval_records(kb, task, 0) for task in EVAL_TASKS}
+    seed_drugs, eval_drugs = (set(names) for names in split(kb, "drug"))
+    seed_diseases = set(split(kb, "disease")[0])
+    all_drugs = seed_drugs | eval_drugs
+    for s in seeds:  # drugs are never the object of a fact, so every drug a seed names is a seed drug
+        assert _names(s["instruction"] + " " + s["input"]) & all_drugs <= seed_drugs, s
+    for name, records in evals.items():
+        for r in records:
+            text = r.get("instruction", "") + " " + r.get("input", "")
+            assert not _names(text) & seed_drugs, r
+            if name in ("gene", "organ"):  # questions about a disease ask about a held-out one
+                assert not _names(text) & seed_diseases, r
+    for rel in MEDICINE.relations:
+        assert not set(rel.seed_questions) & set(rel.eval_questions)
+    assert not {s["instruction"] for s in seeds} & {r.get("instruction") for rs in evals.values() for r in rs}
+
+
+def test_pretraining_mix_holds_no_target_domain_instruction() -> None:
+    world = build_world(0)
+    kb = world.target
+    target_names = {n for t in ("drug", "disease", "gene", "symptom") for n in kb.entities[t]}
+    wordings = [w.split("{")[0] for rel in MEDICINE.relations for w in rel.seed_questions + rel.eval_questions]
+    wordings = [w for w in wordings if len(w) > 8]
+    generic = ("Repeat the sentence", "first word", "last word", "invented names", "comes right after")
+    for doc in pretraining_documents(world, 2000):
+        assert not any(w in doc for w in wordings), doc
+        if "Instruction:" not in doc:
+            continue
+        assert "medicine" not in doc  # the domain's name is in no instruction document
+        if not any(g in doc for g in generic):  # generic tasks (copy a word) may take a domain sentence
+            assert not _names(doc) & target_names, doc
+
+
+def test_target_domain_names_are_one_token_of_the_shipped_tokenizer() -> None:
+    from transformers import AutoTokenizer
+
+    from selfspec.modeling.builtin import shipped_model_dir
+
+    tokenizer = AutoTokenizer.from_pretrained(shipped_model_dir("tiny-world"))
+    assert tokenizer.pad_token == "<pad>" and tokenizer.eos_token == "</s>"
+    kb = build_world(0).target
+    names = [n for t in kb.spec.types if t.count for n in kb.entities[t.key]]
+    # One token per name is what lets the small model copy a name from a passage in one step.
+    assert all(len(tokenizer(" " + n, add_special_tokens=False)["input_ids"]) == 1 for n in names)
+
+
+@pytest.mark.parametrize("path", [SEEDS, EVAL_DIR / "suite.yaml"])
+def test_world_files_load_with_the_selfspec_readers(path: Path) -> None:
+    from selfspec.evaluation.suite import load_suite
+    from selfspec.seeds import load_seeds
+
+    loaded = load_seeds(REPO / path) if path.suffix == ".jsonl" else load_suite(str(REPO / path))
+    assert len(loaded) in (28, len(EVAL_TASKS))
