@@ -1,6 +1,6 @@
 """``selfspec``: the LightningCLI over the specialist module and the self-specialisation data.
 
-``selfspec fit --config configs/quickstart.yaml`` trains; ``validate``, ``test`` and ``predict``
+``selfspec fit --config configs/tiny_llama.yaml`` trains; ``validate``, ``test`` and ``predict``
 work the same way. ``main(args)`` takes the argument list so tests call the CLI in-process.
 User errors (bad seeds, bad options, a model that cannot be found) end with their message lines
 on stderr and exit status 2, without a traceback.
@@ -24,7 +24,7 @@ from selfspec.specialist import SpecialistModule
 
 DESCRIPTION = (
     "selfspec: turn a general LLM into a domain expert from a few dozen seed examples "
-    "(self-specialisation, Kang et al.). Run `selfspec fit --config configs/quickstart.yaml`; "
+    "(self-specialisation, Kang et al.). Run `selfspec-rounds --config configs/quickstart.yaml`; "
     "`selfspec fit --help` documents every option."
 )
 

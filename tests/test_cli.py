@@ -17,7 +17,7 @@ from selfspec.modeling.adapters import LoraSettings
 from selfspec.specialist import SpecialistModule
 
 REPO = Path(__file__).resolve().parents[1]
-QUICKSTART = REPO / "configs" / "quickstart.yaml"
+QUICKSTART = REPO / "configs" / "tiny_llama.yaml"
 
 
 def _files(root: Path) -> list[Path]:
@@ -72,7 +72,7 @@ def test_fit_trains_and_saves_resolved_config_beside_outputs(
         "1",
     ]
     assert run_cli(args) == 0
-    run = tmp_path / "lightning_logs" / "quickstart" / "version_0"
+    run = tmp_path / "lightning_logs" / "tiny_llama" / "version_0"
     names = {p.name for p in run.iterdir()}
     assert {"config.yaml", "metrics.csv", "summary.json", "hparams.yaml"} <= names
     assert any(n.startswith("events.out.tfevents") for n in names)

@@ -31,7 +31,7 @@ SUITES = [p for p in ALL if _kind(p) == "suite"]
 
 def test_there_are_configs() -> None:
     names = {p.relative_to(REPO / "configs").as_posix() for p in ALL}
-    assert {"quickstart.yaml", "gpu/single.yaml", "gpu/ddp.yaml", "gpu/fsdp.yaml"} <= names
+    assert {"quickstart.yaml", "tiny_llama.yaml", "gpu/single.yaml", "gpu/ddp.yaml", "gpu/fsdp.yaml"} <= names
 
 
 def _on_this_machine(config: Path) -> list[str]:

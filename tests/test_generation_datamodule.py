@@ -53,7 +53,7 @@ def test_fit_with_a_garbage_model_ends_in_a_clear_error(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    args = ["fit", "--config", str(Path(__file__).resolve().parents[1] / "configs" / "quickstart.yaml")]
+    args = ["fit", "--config", str(Path(__file__).resolve().parents[1] / "configs" / "tiny_llama.yaml")]
     args += ["--model.base_model", str(tiny_model_dir), "--model.quantization", "none"]
     args += ["--data.seeds_path", str(example_seeds), "--data.num_instructions", "3"]
     args += ["--data.brainstorm.prompts_per_round", "2", "--data.brainstorm.max_rounds", "1"]

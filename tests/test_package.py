@@ -40,4 +40,4 @@ def test_yaml_refers_to_callbacks_by_namespace() -> None:
     import selfspec.callbacks
 
     assert selfspec.callbacks.RunSummary.__module__ == "selfspec.callbacks.summary"
-    assert "selfspec.callbacks.RunSummary" in (REPO / "configs" / "quickstart.yaml").read_text()
+    assert "selfspec.callbacks.RunSummary" in (REPO / "configs" / "tiny_llama.yaml").read_text()

@@ -19,6 +19,6 @@ def test_ci_runs_the_readme_test_command_verbatim() -> None:
 
 def test_readme_run_command_uses_the_quickstart_config() -> None:
     run_command = _bash_blocks()[0]
-    config = re.search(r"selfspec fit --config (\S+)", run_command)
+    config = re.search(r"selfspec-rounds --config (\S+)", run_command)
     assert config and (REPO / config.group(1)).is_file() and config.group(1) == "configs/quickstart.yaml"
     assert "torch==2.13.0" in run_command.split("pip install -e")[0]
