@@ -156,6 +156,13 @@ def plot_runs(runs: Sequence[tuple[str, dict[str, Any]]], path: str | Path, metr
     ax.set_ylabel(f"{metric} (%)")
     ax.set_ylim(0, 100)
     ax.legend(fontsize="small")
+    return save_png(fig, path)
+
+
+def save_png(fig: Any, path: str | Path) -> Path:
+    """Render a matplotlib figure to ``path`` atomically (a reader never sees half a PNG) and close it."""
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=120)

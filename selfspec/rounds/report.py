@@ -7,13 +7,11 @@ over tasks, exactly as the evaluation report computes it.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from selfspec.evaluation.report import MACRO
-from selfspec.io import atomic_write_bytes
+from selfspec.evaluation.report import MACRO, save_png
 
 OVERALL = "overall"
 Column = tuple[str, dict[str, float]]  # (name, task -> F1 points)
@@ -77,9 +75,4 @@ def plot_columns(columns: Sequence[Column], path: Path, title: str) -> Path:
     ax.set_ylim(0, 100)
     ax.set_title(title)
     ax.legend(fontsize="small")
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=120)
-    plt.close(fig)
-    atomic_write_bytes(path, buffer.getvalue())
-    return path
+    return save_png(fig, path)
