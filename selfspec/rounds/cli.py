@@ -10,15 +10,11 @@ Each step (base evaluation, round k fit, its evaluation, the seeds-only control)
 
 from __future__ import annotations
 
-import sys
-
 from jsonargparse import ActionConfigFile, ArgumentParser, Namespace
 
-from selfspec.errors import SelfSpecError
+from selfspec.errors import SelfSpecError, configure_package_logging, exit_with
 from selfspec.io import atomic_write_text
 from selfspec.rounds.settings import RoundsSettings
-
-USER_ERROR_EXIT = 2
 
 
 def build_parser() -> ArgumentParser:
@@ -44,22 +40,18 @@ def parse(args: list[str] | None = None) -> tuple[RoundsSettings, ArgumentParser
 
 def main(args: list[str] | None = None) -> None:
     """Run the rounds; ``args`` replaces ``sys.argv[1:]`` when given."""
-    from selfspec.cli import _configure_logging
     from selfspec.rounds.driver import RoundsDriver, StepFailedError
 
-    _configure_logging()
+    configure_package_logging()  # the driver's own lines; each step's process configures its own
     settings, parser, config = parse(args)
     try:
         driver = RoundsDriver(settings)
-        driver.root.mkdir(parents=True, exist_ok=True)
         atomic_write_text(driver.root / "rounds_config.yaml", parser.dump(config, skip_none=False))
         driver.run()
     except StepFailedError as err:
-        sys.stderr.write(f"error: {err}\n")
-        raise SystemExit(err.status) from None
+        exit_with(err, err.status)
     except SelfSpecError as err:
-        sys.stderr.write(f"error: {err}\n")
-        raise SystemExit(USER_ERROR_EXIT) from None
+        exit_with(err)
 
 
 if __name__ == "__main__":
