@@ -56,3 +56,16 @@ def configure_package_logging() -> None:
         package_log.addHandler(handler)
         package_log.setLevel(logging.INFO)
         package_log.propagate = False
+
+
+def configure_model_script() -> None:
+    """Console scripts that load a model and print answers: ``configure_package_logging``, and no
+    weight-loading progress bars or library notices between the answers."""
+    import warnings
+
+    from transformers.utils import logging as hf_logging
+
+    configure_package_logging()
+    hf_logging.disable_progress_bar()  # the terminal gets answers or one error line, not weight-loading bars
+    # A library deprecation notice raised inside transformers/peft, nothing the user can act on.
+    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)

@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import json
 import sys
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from selfspec.errors import ConfigError, RequestFileError, SelfSpecError, configure_package_logging, exit_with
+from selfspec.errors import ConfigError, RequestFileError, SelfSpecError, configure_model_script, exit_with
 from selfspec.io import atomic_write_text
 from selfspec.modeling.quantization import Quantization
 
@@ -145,12 +144,8 @@ def _requests(prompt: str | None, prompts_file: Path | None, expert: str | None)
 def main(args: list[str] | None = None) -> None:
     """``selfspec-experts``; ``args`` replaces ``sys.argv[1:]`` (tests call it in-process)."""
     from jsonargparse import auto_cli
-    from transformers.utils import logging as hf_logging
 
-    configure_package_logging()
-    hf_logging.disable_progress_bar()  # the terminal gets answers or one error line, not weight-loading bars
-    # A library deprecation notice raised inside transformers/peft, nothing the user can act on.
-    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+    configure_model_script()
     try:
         auto_cli(experts, args=args, as_positional=False)
     except SelfSpecError as err:

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import json
 import sys
-import warnings
 from dataclasses import asdict
 from pathlib import Path
 
-from selfspec.errors import SelfSpecError, configure_package_logging, exit_with
+from selfspec.errors import SelfSpecError, configure_model_script, exit_with
 from selfspec.export import DriftError, ExportDtype, export_merged
 
 DRIFT_EXIT = 1
@@ -51,12 +50,8 @@ def export(
 def main(args: list[str] | None = None) -> None:
     """``selfspec-export``; ``args`` replaces ``sys.argv[1:]`` (tests call it in-process)."""
     from jsonargparse import auto_cli
-    from transformers.utils import logging as hf_logging
 
-    configure_package_logging()
-    hf_logging.disable_progress_bar()  # the terminal gets answers or one error line, not weight-loading bars
-    # A library deprecation notice raised inside transformers/peft, nothing the user can act on.
-    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+    configure_model_script()
     try:
         auto_cli(export, args=args, as_positional=False)
     except DriftError as err:
