@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,18 +74,12 @@ def common_base(infos: Sequence[AdapterInfo], base_model: str | None = None) -> 
     ``base_model``, when given, is what gets loaded (e.g. the same weights moved to another
     directory); a difference from the adapters' record is announced, not refused.
     """
-    recorded: str | None = None
-    first = ""
-    for info in infos:
-        if info.base_model is None:
-            continue
-        if recorded is None:
-            recorded, first = info.base_model, info.label
-        elif not same_base(recorded, info.base_model):
-            raise ConfigError(
-                f"{info.label} was trained on base model {info.base_model!r}, but {first} on {recorded!r}; "
-                "adapters loaded together must share one base"
-            )
+    recorded = _agreed(
+        [(i.label, i.base_model) for i in infos],
+        same_base,
+        "{label} was trained on base model {value!r}, but {first} on {recorded!r}; "
+        "adapters loaded together must share one base",
+    )
     if base_model is not None:
         if recorded is not None and not same_base(recorded, base_model):
             log.warning("the adapters were trained on %r; loading %r as asked (--base_model)", recorded, base_model)
@@ -97,16 +91,24 @@ def common_base(infos: Sequence[AdapterInfo], base_model: str | None = None) -> 
 
 def common_template(infos: Sequence[AdapterInfo], default: str = "alpaca") -> str:
     """The one prompt template the adapters were trained with; ``ConfigError`` naming the odd one."""
-    template: str | None = None
-    first = ""
-    for info in infos:
-        if info.template is None:
-            continue
-        if template is None:
-            template, first = info.template, info.label
-        elif info.template != template:
-            raise ConfigError(
-                f"{info.label} was trained with prompt template {info.template!r}, but {first} with {template!r}; "
-                "experts must share one template"
-            )
+    template = _agreed(
+        [(i.label, i.template) for i in infos],
+        str.__eq__,
+        "{label} was trained with prompt template {value!r}, but {first} with {recorded!r}; "
+        "experts must share one template",
+    )
     return template or default
+
+
+def _agreed(records: Sequence[tuple[str, str | None]], same: Callable[[str, str], bool], message: str) -> str | None:
+    """The first recorded value (None: nothing recorded); ``ConfigError(message)`` for one that differs."""
+    recorded: str | None = None
+    first = ""
+    for label, value in records:
+        if value is None:
+            continue
+        if recorded is None:
+            recorded, first = value, label
+        elif not same(recorded, value):
+            raise ConfigError(message.format(label=label, value=value, first=first, recorded=recorded))
+    return recorded
