@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -95,21 +95,26 @@ def build_tiny_llama(out_dir: str | Path, spec: TinyLlamaSpec = TinyLlamaSpec())
 
 def build_bpe_tokenizer(vocab_size: int) -> PreTrainedTokenizerFast:
     """A byte-level BPE tokenizer (no unknown tokens) trained on the embedded corpus."""
+    corpus = resources.files("selfspec.assets").joinpath("tiny_corpus.txt").read_text(encoding="utf-8")
+    return train_bpe_tokenizer(corpus.splitlines(), vocab_size)
+
+
+def train_bpe_tokenizer(texts: Iterable[str], vocab_size: int, min_frequency: int = 0) -> PreTrainedTokenizerFast:
+    """Byte-level BPE over ``texts`` with ``<pad>``, ``<s>``, ``</s>``; no unknown token, ever."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
 
-    specials = ["<pad>", "<s>", "</s>"]
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
-        special_tokens=specials,
+        special_tokens=["<pad>", "<s>", "</s>"],
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        min_frequency=min_frequency,
         show_progress=False,
     )
-    corpus = resources.files("selfspec.assets").joinpath("tiny_corpus.txt").read_text(encoding="utf-8")
-    tok.train_from_iterator(corpus.splitlines(), trainer=trainer)
+    tok.train_from_iterator(texts, trainer=trainer)
     # Like Llama tokenizers: BOS in front of every encoded text, EOS added by the data code.
     tok.post_processor = processors.TemplateProcessing(
         single="<s> $A", special_tokens=[("<s>", tok.token_to_id("<s>"))]
