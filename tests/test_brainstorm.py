@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from selfspec.errors import ConfigError
-from selfspec.generation.brainstorm import parse_continuation, parse_item, render_brainstorm_prompt
+from selfspec.generation.brainstorm import parse_continuation, parse_item, render_brainstorm_prompt, render_grounding
 from selfspec.generation.domains import load_domain, parse_domain, shipped_domains
 from selfspec.generation.filters import Candidate
+from selfspec.generation.plan import GenerationPlan
+from selfspec.generation.settings import BrainstormSettings
 from selfspec.seeds import Seed
 
 SEEDS = [
@@ -99,3 +103,25 @@ def test_bad_domain_files_name_the_field(text: str, message: str) -> None:
 def test_unknown_domain_lists_the_shipped_ones() -> None:
     with pytest.raises(ConfigError, match="biomedicine, finance"):
         load_domain("law")
+
+
+def test_grounded_prompt_puts_numbered_passages_before_the_seed_tasks() -> None:
+    prompt = render_brainstorm_prompt("Write tasks.\n", SEEDS[:1], ["zorvex treats  flum.", "A gene."])
+    assert prompt == (
+        "Write tasks.\n\n"
+        "Passages:\n[1] zorvex treats flum.\n[2] A gene.\n\n"
+        "1. Instruction: Answer the question.\n1. Input: Is aspirin an NSAID?\n\n"
+        "2. Instruction:"
+    )
+    assert render_grounding([]) == ""
+    assert render_brainstorm_prompt("Write tasks.\n", SEEDS, []) == render_brainstorm_prompt("Write tasks.\n", SEEDS)
+
+
+def test_grounding_without_a_corpus_is_a_config_error_naming_both_flags() -> None:
+    grounded = BrainstormSettings(grounding_passages=2)
+    with pytest.raises(ConfigError, match=r"grounding_passages=2 .*--data\.retrieval_corpus"):
+        GenerationPlan(Path("seeds.jsonl"), "builtin:tiny-world", brainstorm=grounded)
+    with pytest.raises(ConfigError, match="grounding_passages must be >= 0"):
+        BrainstormSettings(grounding_passages=-1).check()
+    plan = GenerationPlan(Path("seeds.jsonl"), "m", brainstorm=grounded, retrieval_corpus="corpus.jsonl")
+    assert plan.grounding and not GenerationPlan(Path("seeds.jsonl"), "m").grounding

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
 import shutil
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -15,8 +17,12 @@ import torch
 from selfspec.errors import ConfigError
 from selfspec.generation.cache import content_hash, fingerprint, item_seed
 from selfspec.generation.contrastive import contrastive_scores
+from selfspec.generation.generator import Generation
+from selfspec.generation.pipeline import GenerationRun
+from selfspec.generation.plan import GenerationPlan
 from selfspec.generation.responses import SEPARATOR, pick_demonstrations, render_response_prompt
 from selfspec.generation.retrieval import load_corpus
+from selfspec.generation.settings import BrainstormSettings
 from selfspec.seeds import Seed
 
 
@@ -119,3 +125,45 @@ def test_local_model_is_fingerprinted_by_content_hashed_once(
     hashed.clear()
     assert key() != first and hashed == ["model.safetensors"]
     assert GenerationPlan(example_seeds, "org/hub-model").model_identity == "org/hub-model"
+
+
+class _Recorder:
+    """Answers every sampled call with nothing and remembers the prompts."""
+
+    tokens_per_second = 0.0
+
+    def __init__(self) -> None:
+        self.prompts: list[str] = []
+
+    def generate(self, prompts: Any, sampling: Any, seeds: Any = None, on_batch: Any = None) -> list[Generation]:
+        self.prompts += prompts
+        return [Generation("", "", 0, 0) for _ in prompts]
+
+
+def _round_prompts(plan: GenerationPlan) -> tuple[list[str], dict[str, Any]]:
+    recorder = _Recorder()
+    shard = GenerationRun(plan, lambda adapter: recorder).brainstorm_round(0)  # type: ignore[arg-type,return-value]
+    return recorder.prompts, shard
+
+
+def test_grounded_brainstorm_prompts_are_a_function_of_the_plan(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text(
+        "".join(json.dumps({"id": f"p{i}", "text": f"zorvex{i} treats flum{i}."}) + "\n" for i in range(9))
+    )
+    seeds = tmp_path / "seeds.jsonl"
+    seeds.write_text(
+        "".join(json.dumps({"instruction": f"Task {i}?", "input": "", "output": "x"}) + "\n" for i in range(5))
+    )
+    plain = GenerationPlan(seeds, "some/hub-model", domain="biomedicine", cache_dir=tmp_path / "a")
+    plain = dataclasses.replace(plain, brainstorm=BrainstormSettings(prompts_per_round=4), retrieval_corpus=str(corpus))
+    grounded = dataclasses.replace(plain, brainstorm=BrainstormSettings(prompts_per_round=4, grounding_passages=2))
+    plain_prompts, plain_shard = _round_prompts(plain)
+    prompts, shard = _round_prompts(grounded)
+    again, _ = _round_prompts(dataclasses.replace(grounded, cache_dir=tmp_path / "b"))
+    assert prompts == again and plain.instructions_dir != grounded.instructions_dir
+    for row, paper_row, prompt in zip(shard["prompts"], plain_shard["prompts"], prompts, strict=True):
+        ids = row["passage_ids"]
+        assert len(set(ids)) == 2 and all(f"zorvex{i[1:]} treats" in prompt for i in ids)
+        assert row["seed_ids"] == paper_row["seed_ids"]  # passages are drawn after the seeds
+    assert not any("Passages:" in p for p in plain_prompts)

@@ -3,13 +3,14 @@ in the pretraining mix, and the shipped base model loads like any Hub model."""
 
 from __future__ import annotations
 
+import random
 import re
 from pathlib import Path
 
 import pytest
 
 from selfspec.world.build import EVAL_DIR, SEEDS, text_files
-from selfspec.world.documents import pretraining_documents
+from selfspec.world.documents import other_grounded, pretraining_documents
 from selfspec.world.kb import build_world
 from selfspec.world.schema import MEDICINE
 from selfspec.world.suite import EVAL_TASKS, eval_records, seed_records, split
@@ -87,3 +88,17 @@ def test_world_files_load_with_the_selfspec_readers(path: Path) -> None:
 
     loaded = load_seeds(REPO / path) if path.suffix == ".jsonl" else load_suite(str(REPO / path))
     assert len(loaded) in (28, len(EVAL_TASKS))
+
+
+def test_grounded_brainstorm_documents_ask_about_the_entities_of_their_passages() -> None:
+    world = build_world(0)
+    rng = random.Random(0)
+    for _ in range(50):
+        kb = rng.choice(world.others)
+        doc = other_grounded(kb, rng)
+        head, tasks = doc.split("\n\n4. Instruction: ", 1)
+        passages = head.split("Passages:\n", 1)[1].split("\n\n1. Instruction:")[0]
+        named = {w for w in _names(passages) if w in kb.entities[kb.spec.main]}
+        assert len(named) >= 2, passages
+        for item in ("4. Instruction: " + tasks).split("\n\n"):
+            assert _names(item) & named, item  # every brainstormed task asks about a passage's entity

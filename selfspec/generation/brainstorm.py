@@ -1,9 +1,11 @@
 """Instruction brainstorming (METHOD step 2): render the enumerated-list prompt, parse the continuation.
 
 Both are pure. The prompt lists ``k`` seed tasks as ``<n>. Instruction: ...`` / ``Input: ...`` and
-ends with ``<k+1>. Instruction:``; the model continues the list. Parsing never raises: what it
-cannot read is returned as raw text, and the last item is dropped when the model ran out of tokens
-in the middle of it.
+ends with ``<k+1>. Instruction:``; the model continues the list. With grounding (beyond the paper,
+``BrainstormSettings.grounding_passages``) a ``Passages:`` block of domain-corpus passages sits
+between the preamble and the list, so the model can write tasks about what they name. Parsing never
+raises: what it cannot read is returned as raw text, and the last item is dropped when the model ran
+out of tokens in the middle of it.
 """
 
 from __future__ import annotations
@@ -33,10 +35,19 @@ def render_item(number: int, instruction: str, input: str) -> str:
     return f"{number}. Instruction: {instruction.strip()}\n{number}. Input: {input.strip() or NO_INPUT}"
 
 
-def render_brainstorm_prompt(preamble: str, seeds: Sequence[Seed]) -> str:
-    """Preamble, the seeds as items 1..k, then the open item k+1 for the model to write."""
+def render_grounding(passages: Sequence[str]) -> str:
+    """``Passages:`` then one numbered passage per line (white space collapsed); empty without passages."""
+    if not passages:
+        return ""
+    return "Passages:\n" + "\n".join(f"[{i}] {' '.join(p.split())}" for i, p in enumerate(passages, start=1))
+
+
+def render_brainstorm_prompt(preamble: str, seeds: Sequence[Seed], passages: Sequence[str] = ()) -> str:
+    """Preamble, any grounding passages, the seeds as items 1..k, then the open item k+1 for the model."""
     items = "\n\n".join(render_item(n, s.instruction, s.input) for n, s in enumerate(seeds, start=1))
-    return f"{preamble.rstrip()}\n\n{items}\n\n{len(seeds) + 1}. Instruction:"
+    grounding = render_grounding(passages)
+    head = f"{preamble.rstrip()}\n\n{grounding}\n\n" if grounding else f"{preamble.rstrip()}\n\n"
+    return f"{head}{items}\n\n{len(seeds) + 1}. Instruction:"
 
 
 def parse_continuation(text: str, hit_token_limit: bool) -> Parsed:

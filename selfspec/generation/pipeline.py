@@ -59,6 +59,7 @@ class GenerationRun:
         self._make_generator = make_generator
         self._generators: dict[str | None, BatchGenerator] = {}
         self._retriever: Any = None
+        self._corpus: list[Any] | None = None
         self.model_calls = 0
 
     def generator(self, adapter: str | None) -> BatchGenerator:
@@ -82,10 +83,16 @@ class GenerationRun:
         rows: list[dict[str, Any]] = []
         sample_seeds: list[int] = []
         for j in range(settings.prompts_per_round):
-            chosen = random.Random(f"{plan.seed}-brainstorm-{k}-{j}").sample(plan.seeds, settings.seeds_per_prompt)
-            prompts.append(render_brainstorm_prompt(plan.prompts.brainstorm_preamble, chosen))
+            rng = random.Random(f"{plan.seed}-brainstorm-{k}-{j}")
+            chosen = rng.sample(plan.seeds, settings.seeds_per_prompt)
+            grounding = self._grounding_passages(rng)  # drawn after the seeds: with 0, prompts are the paper's
+            prompts.append(
+                render_brainstorm_prompt(plan.prompts.brainstorm_preamble, chosen, [p.text for p in grounding])
+            )
             sample_seeds.append(item_seed(plan.seed, "brainstorm", k, j))
             rows.append({"seed_ids": [s.id for s in chosen], "sample_seed": sample_seeds[-1]})
+            if grounding:
+                rows[-1]["passage_ids"] = [p.id for p in grounding]
         sampling = SamplingSettings(settings.max_new_tokens, True, settings.temperature, settings.top_p)
         generations = self.generator(None).generate(prompts, sampling, sample_seeds)
         for row, gen in zip(rows, generations, strict=True):
@@ -95,6 +102,17 @@ class GenerationRun:
         shard = {"round": k, "prompts": rows}
         write_shard(self.round_path(k), shard)
         return shard
+
+    def _grounding_passages(self, rng: random.Random) -> list[Any]:
+        """``grounding_passages`` distinct corpus passages drawn with the prompt's own RNG (none when off)."""
+        k = self.plan.brainstorm.grounding_passages
+        if not self.plan.grounding:
+            return []
+        if self._corpus is None:
+            from selfspec.generation.retrieval import load_corpus
+
+            self._corpus = load_corpus(str(self.plan.retrieval_corpus))
+        return rng.sample(self._corpus, min(k, len(self._corpus)))
 
     def instructions(self) -> list[Candidate]:
         """The kept instructions: from the finished stage, else by running/replaying rounds."""

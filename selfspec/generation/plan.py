@@ -50,6 +50,13 @@ class GenerationPlan:
     batch_size: int = 16
     trust_remote_code: bool = False
 
+    def __post_init__(self) -> None:
+        if self.brainstorm.grounding_passages and not self.retrieval_corpus:
+            raise ConfigError(
+                f"--data.brainstorm.grounding_passages={self.brainstorm.grounding_passages} draws passages from "
+                "--data.retrieval_corpus, which is not set; set the corpus or use grounding_passages 0"
+            )
+
     @cached_property
     def seeds(self) -> list[Seed]:
         seeds = load_seeds(self.seeds_path)
@@ -84,7 +91,9 @@ class GenerationPlan:
 
     def instruction_key(self) -> dict[str, Any]:
         """Settings of the instruction stage; the dataset key contains its fingerprint, so they count there too."""
-        return {
+        corpus = self.retrieval_corpus
+        grounding = {"grounding_corpus": content_hash(corpus)} if self.grounding and corpus else {}
+        return grounding | {
             "format": FORMAT_VERSION,
             "seeds": content_hash(self.seeds_path),
             "model": self.model_identity,
@@ -107,6 +116,11 @@ class GenerationPlan:
             "response_adapter": adapter_identity(adapter) if adapter else None,
             "retrieval_corpus": content_hash(self.retrieval_corpus) if self.retrieval_corpus else None,
         }
+
+    @property
+    def grounding(self) -> bool:
+        """Whether brainstorm prompts show corpus passages (then the corpus enters the instruction key)."""
+        return bool(self.brainstorm.grounding_passages and self.retrieval_corpus)
 
     @property
     def instructions_dir(self) -> Path:

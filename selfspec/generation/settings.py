@@ -18,6 +18,9 @@ class BrainstormSettings:
         max_new_tokens: Most tokens written per brainstorm prompt.
         temperature: Sampling temperature.
         top_p: Nucleus sampling mass.
+        grounding_passages: Beyond the paper (0 = off, the paper's prompt): show this many passages of
+            ``--data.retrieval_corpus``, drawn at random per prompt, before the seed tasks, so the model
+            brainstorms tasks about the domain's own entities. Needs ``--data.retrieval_corpus``.
     """
 
     seeds_per_prompt: int = 3
@@ -26,12 +29,15 @@ class BrainstormSettings:
     max_new_tokens: int = 512
     temperature: float = 1.0
     top_p: float = 0.98
+    grounding_passages: int = 0
 
     def check(self, flag: str = "--data.brainstorm") -> None:
         if self.seeds_per_prompt < 1 or self.prompts_per_round < 1 or self.max_rounds < 1:
             raise ConfigError(f"{flag}.seeds_per_prompt, .prompts_per_round and .max_rounds must be at least 1")
         if self.max_new_tokens < 1 or self.temperature <= 0 or not 0 < self.top_p <= 1:
             raise ConfigError(f"{flag}: max_new_tokens >= 1, temperature > 0 and top_p in (0, 1] are required")
+        if self.grounding_passages < 0:
+            raise ConfigError(f"{flag}.grounding_passages must be >= 0 (0 = off), got {self.grounding_passages}")
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,10 @@
 """The pretraining mix: target-domain prose, and other domains' prose and instruction documents.
 
 Instruction documents use selfspec's own formats, byte for byte (the Alpaca template with k-shot
-demonstrations, the brainstorm list, the response prompt with seed demonstrations and retrieved
-passages), but *only for the other domains*: the base model learns to follow instructions, continue
-a task list in the domain it shows, and copy an answer from a passage, and never sees an
+demonstrations, the brainstorm list, the grounded brainstorm list that opens with corpus passages,
+the response prompt with seed demonstrations and retrieved passages), but *only for the other
+domains*: the base model learns to follow instructions, continue a task list in the domain it shows
+(or about the entities its passages name), and copy an answer from a passage, and never sees an
 instruction of the target domain.
 """
 
@@ -13,7 +14,7 @@ import random
 from collections.abc import Iterator
 
 from selfspec.evaluation.prompting import DEMO_SEPARATOR
-from selfspec.generation.brainstorm import render_item
+from selfspec.generation.brainstorm import render_brainstorm_prompt, render_item
 from selfspec.generation.responses import SEPARATOR, render_response_prompt
 from selfspec.prompts import ALPACA
 from selfspec.seeds import Seed
@@ -41,7 +42,8 @@ MIX = (
     ("target_generic", 1),
     ("other_page", 10),
     ("other_alpaca", 6),
-    ("other_brainstorm", 3),
+    ("other_brainstorm", 2),
+    ("other_grounded", 4),
     ("other_rag", 4),
     ("other_generic", 1),
 )
@@ -78,6 +80,31 @@ def other_brainstorm(kb: DomainKB, rng: random.Random) -> str:
         items.append(make_item(kb, rng, form))
     listed = "\n\n".join(render_item(n, i.instruction, i.input) for n, i in enumerate(items, start=1))
     return BRAINSTORM_PREAMBLE.format(domain=kb.spec.name) + "\n\n" + listed
+
+
+def other_grounded(kb: DomainKB, rng: random.Random) -> str:
+    """A grounded brainstorm list: passages about 2-3 entities, three unrelated 'seed' items, then
+    tasks asking about the passages' entities (what a grounded brainstorm prompt should continue with)."""
+    main = kb.entities[kb.spec.main]
+    subjects = rng.sample(main, rng.choice([2, 3]))
+    seeds = [make_item(kb, rng, random_form(kb, rng)) for _ in range(3)]
+    items = [item_about(kb, rng, rng.choice(subjects)) for _ in range(rng.randint(3, 6))]
+    prompt = render_brainstorm_prompt(
+        BRAINSTORM_PREAMBLE.format(domain=kb.spec.name),
+        [Seed(i.instruction, i.input, i.output, i.task, f"s{n}") for n, i in enumerate(seeds)],
+        [page(kb, rng, name, max_facts=4) for name in subjects],
+    )
+    rest = "\n\n".join(render_item(n, i.instruction, i.input) for n, i in enumerate(items, start=4))
+    return prompt.removesuffix("4. Instruction:") + rest
+
+
+def item_about(kb: DomainKB, rng: random.Random, name: str) -> Item:
+    """An instruction item (question, yes/no or passage question) whose subject is ``name``."""
+    for _ in range(100):
+        form = random_form(kb, rng)
+        if form.task != "ner" and kb.relation(form.relation).subject == kb.type_of(name):
+            return make_item(kb, rng, form, subject=name)
+    raise RuntimeError(f"no relation has {name!r} as subject")  # unreachable: main types are subjects
 
 
 def other_rag(kb: DomainKB, rng: random.Random) -> str:
@@ -132,6 +159,8 @@ def document(world: World, kind: str, rng: random.Random) -> str:
         return other_alpaca(other, rng)
     if kind == "other_brainstorm":
         return other_brainstorm(other, rng)
+    if kind == "other_grounded":
+        return other_grounded(other, rng)
     if kind == "other_rag":
         return other_rag(other, rng)
     if kind == "other_generic":

@@ -53,12 +53,12 @@ def random_form(kb: DomainKB, rng: random.Random) -> Form:
     return Form(task, rel.key, wording)
 
 
-def make_item(kb: DomainKB, rng: random.Random, form: Form) -> Item:
-    """Fill ``form`` with a random subject of its relation (the answer comes from the facts)."""
+def make_item(kb: DomainKB, rng: random.Random, form: Form, subject: str | None = None) -> Item:
+    """Fill ``form`` with ``subject`` or a random subject of its relation (the answer comes from the facts)."""
     if form.task == "ner":
         return ner_item(kb, rng, form.wording)
     rel = kb.relation(form.relation)
-    s = rng.choice(sorted(kb.facts[rel.key]))
+    s = subject if subject is not None else rng.choice(sorted(kb.facts[rel.key]))
     o = kb.facts[rel.key][s]
     question = sentence(form.wording.replace("{noun}", rel.noun), s, o)
     if form.task == "qa":
