@@ -43,7 +43,7 @@ MIX = (
     ("other_page", 10),
     ("other_alpaca", 6),
     ("other_brainstorm", 2),
-    ("other_grounded", 4),
+    ("other_grounded", 6),
     ("other_rag", 4),
     ("other_generic", 1),
 )
@@ -82,15 +82,25 @@ def other_brainstorm(kb: DomainKB, rng: random.Random) -> str:
     return BRAINSTORM_PREAMBLE.format(domain=kb.spec.name) + "\n\n" + listed
 
 
-def other_grounded(kb: DomainKB, rng: random.Random) -> str:
-    """A grounded brainstorm list: passages about 2-3 entities, three unrelated 'seed' items, then
-    tasks asking about the passages' entities (what a grounded brainstorm prompt should continue with)."""
-    main = kb.entities[kb.spec.main]
-    subjects = rng.sample(main, rng.choice([2, 3]))
-    seeds = [make_item(kb, rng, random_form(kb, rng)) for _ in range(3)]
-    items = [item_about(kb, rng, rng.choice(subjects)) for _ in range(rng.randint(3, 6))]
+def other_grounded(kb: DomainKB, rng: random.Random, world: World | None = None) -> str:
+    """A grounded brainstorm list: passages about 2-3 entities, three 'seed' items, then tasks about
+    the passages' entities, mostly in a seed's wording (copy the wording from the seeds, the entity
+    from the passages). Half the time the preamble names another domain, so that the passages and
+    seeds, not the preamble's domain name, decide what the list continues with."""
+    subjects = rng.sample(kb.entities[kb.spec.main], rng.choice([2, 3]))
+    forms = [random_form(kb, rng) for _ in range(3)]
+    seeds = [make_item(kb, rng, f) for f in forms]
+    reusable = [f for f in forms if f.task != "ner"]
+    items = []
+    for _ in range(rng.randint(3, 6)):
+        subject = rng.choice(subjects)
+        if reusable and rng.random() < 0.7:
+            items.append(make_item(kb, rng, rng.choice(reusable), subject=subject))
+        else:
+            items.append(item_about(kb, rng, subject))
+    named = kb.spec.name if world is None or rng.random() < 0.5 else rng.choice(world.others).spec.name
     prompt = render_brainstorm_prompt(
-        BRAINSTORM_PREAMBLE.format(domain=kb.spec.name),
+        BRAINSTORM_PREAMBLE.format(domain=named),
         [Seed(i.instruction, i.input, i.output, i.task, f"s{n}") for n, i in enumerate(seeds)],
         [page(kb, rng, name, max_facts=4) for name in subjects],
     )
@@ -160,7 +170,7 @@ def document(world: World, kind: str, rng: random.Random) -> str:
     if kind == "other_brainstorm":
         return other_brainstorm(other, rng)
     if kind == "other_grounded":
-        return other_grounded(other, rng)
+        return other_grounded(other, rng, world)
     if kind == "other_rag":
         return other_rag(other, rng)
     if kind == "other_generic":
