@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -51,10 +52,11 @@ class SelfSpecCLI(LightningCLI):
         return trainer
 
 
-def run(args: list[str]) -> int:
-    """``selfspec ARGS`` in-process (from Python or a test); returns the exit status instead of exiting."""
+def run(args: list[str], entry: Callable[[list[str]], None] | None = None) -> int:
+    """``selfspec ARGS`` (or another console ``entry`` point) in-process, from Python or a test; returns
+    the exit status instead of exiting."""
     try:
-        main(args)
+        (entry or main)(args)
     except SystemExit as stop:
         return stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
     return 0

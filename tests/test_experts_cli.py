@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from selfspec.cli import run
 from selfspec.errors import ConfigError, RequestFileError
 from selfspec.experts import check_names
 from selfspec.experts_cli import main, parse_requests
@@ -17,11 +18,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _run(args: list[str]) -> int:
-    try:
-        main(args)
-    except SystemExit as stop:
-        return int(stop.code or 0)
-    return 0
+    return run(args, main)
 
 
 def _adapter_args(adapters: dict[str, Path]) -> list[str]:

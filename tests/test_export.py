@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from selfspec import export as export_module
+from selfspec.cli import run
 from selfspec.errors import ConfigError
 from selfspec.export import DriftError, export_merged
 from selfspec.export_cli import main
@@ -21,11 +22,7 @@ PROBE = torch.tensor([[1, 40, 41, 42, 43, 44, 45, 46]])
 
 
 def _run(args: list[str]) -> int:
-    try:
-        main(args)
-    except SystemExit as stop:
-        return int(stop.code or 0)
-    return 0
+    return run(args, main)
 
 
 def _nothing_written(parent: Path, name: str) -> bool:
