@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from selfspec.world.build import EVAL_DIR, SEEDS, text_files
-from selfspec.world.documents import other_grounded, pretraining_documents
+from selfspec.world.documents import other_grounded, pretraining_documents, rag_example
+from selfspec.world.fresh import fresh_domain
 from selfspec.world.kb import build_world
 from selfspec.world.schema import MEDICINE
 from selfspec.world.suite import EVAL_TASKS, eval_records, seed_records, split
@@ -102,3 +103,33 @@ def test_grounded_brainstorm_documents_ask_about_the_entities_of_their_passages(
         assert len(named) >= 2, passages
         for item in ("4. Instruction: " + tasks).split("\n\n"):
             assert _names(item) & named, item  # every brainstormed task asks about a passage's entity
+
+
+def test_fresh_domain_prompts_state_their_answer_in_a_passage_and_nothing_of_the_target() -> None:
+    world = build_world(0)
+    target = {n for t in world.target.spec.types if t.count for n in world.target.entities[t.key]}
+    others = {n for kb in world.others for names in kb.entities.values() for n in names}
+    rng, checked = random.Random(0), 0
+    for _ in range(50):
+        kb = fresh_domain(world, rng)
+        names = {n for t in kb.spec.types for n in kb.entities[t.key]}
+        assert names <= others and not names & target  # one-token names; the facts are new
+        prompt, answer = rag_example(kb, rng, grounded=1.0)
+        passages = prompt.rsplit("Background knowledge:", 1)[1].split("Instruction:")[0]
+        query = set(re.findall(r"[a-z]+", prompt.rsplit("Instruction:", 1)[1]))
+        if any(facts.get(s) == answer for facts in kb.facts.values() for s in query):  # a question of a fact
+            assert answer in re.findall(r"[a-z]+", passages), (passages, answer)
+            checked += 1
+        assert "medicine" not in prompt
+    assert checked > 20
+
+
+def test_build_flags_reach_the_pretraining_settings_and_default_to_the_committed_shape() -> None:
+    from selfspec.world.build import build_parser, pretrain_settings
+    from selfspec.world.pretrain import PretrainSettings
+
+    assert pretrain_settings(build_parser().parse_args([])) == PretrainSettings()
+    args = build_parser().parse_args(["--hidden-size", "256", "--layers", "2", "--heads", "4", "--threads", "1"])
+    got = pretrain_settings(args)
+    assert (got.hidden_size, got.intermediate_size, got.num_hidden_layers) == (256, 768, 2)
+    assert (got.num_attention_heads, got.threads, got.epochs) == (4, 1, 3)

@@ -18,6 +18,7 @@ import json
 import logging
 import random
 import time
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -113,7 +114,22 @@ def build_model(world: World, out: Path, documents: int, settings: Any) -> dict[
     return stats | {"documents": len(docs), "tokens": int(blocks.numel()), "vocab": len(tokenizer)}
 
 
-def main(argv: list[str] | None = None) -> None:
+def pretrain_settings(args: argparse.Namespace) -> Any:
+    """The command line's model shape and threads over ``PretrainSettings``' defaults (MLP 3x wide)."""
+    from selfspec.world.pretrain import PretrainSettings
+
+    return replace(
+        PretrainSettings(),
+        epochs=args.epochs,
+        hidden_size=args.hidden_size,
+        intermediate_size=3 * args.hidden_size,
+        num_hidden_layers=args.layers,
+        num_attention_heads=args.heads,
+        threads=args.threads,
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
     from selfspec.world.pretrain import PretrainSettings
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -121,13 +137,25 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=Path("."), help="root to write data/ and selfspec/assets/ under")
     parser.add_argument("--no-pretrain", action="store_true", help="write the text files only")
     parser.add_argument("--documents", type=int, default=DOCUMENTS, help="pretraining documents")
-    parser.add_argument("--epochs", type=int, default=3, help="passes over the pretraining corpus")
-    args = parser.parse_args(argv)
+    defaults = PretrainSettings()
+    parser.add_argument("--epochs", type=int, default=defaults.epochs, help="passes over the pretraining corpus")
+    parser.add_argument("--hidden-size", type=int, default=defaults.hidden_size, help="model width")
+    parser.add_argument("--layers", type=int, default=defaults.num_hidden_layers, help="decoder layers")
+    parser.add_argument("--heads", type=int, default=defaults.num_attention_heads, help="attention heads")
+    parser.add_argument(
+        "--threads", type=int, default=defaults.threads, help="CPU threads (1 when another job shares 2 cores)"
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    settings = pretrain_settings(args)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     world = build_world(args.seed)
     write_text_files(world, args.out)
     if not args.no_pretrain:
-        stats = build_model(world, args.out, args.documents, PretrainSettings(epochs=args.epochs))
+        stats = build_model(world, args.out, args.documents, settings) | {"settings": asdict(settings)}
         (args.out / MODEL / "pretraining.json").write_text(json.dumps(stats, indent=1) + "\n", encoding="utf-8")
         log.info("pretraining: %s", stats)
 

@@ -1,18 +1,22 @@
-"""How much of the world a model stores: fill-in-the-blank probes over every target-domain fact.
+"""What a world's base model stores, and whether it reads its context.
 
     python -m selfspec.world.probe selfspec/assets/tiny_world/model --seed 0
 
-Each fact is probed with the prefix of a corpus statement that ends right before the object
-("doctors prescribe troldron for"); a hit is a greedy continuation that starts with the object.
+Recall: each target-domain fact is probed with the prefix of a corpus statement that ends right
+before the object ("doctors prescribe troldron for"); a hit is a greedy continuation that starts with
+the object. Reading: response prompts over fresh domains (``selfspec.world.fresh``: known names,
+new random facts, so memory cannot answer) with the answer in one of three passages; a hit is a
+greedy answer equal to it. Self-generated data is only as right as the model's reading lets it be.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import random
 from typing import Any
 
-from selfspec.world.kb import DomainKB, build_world
+from selfspec.world.kb import DomainKB, World, build_world
 
 
 def probes(kb: DomainKB) -> list[tuple[str, str, str]]:
@@ -41,6 +45,24 @@ def recall(model: Any, tokenizer: Any, kb: DomainKB) -> dict[str, float]:
     return scores | {"all": sum(sum(h) for h in hits.values()) / sum(len(h) for h in hits.values())}
 
 
+def reading(model: Any, tokenizer: Any, world: World, n: int = 60) -> float:
+    """Share of ``n`` fresh-domain response prompts answered with the fact their passage states."""
+    import torch
+
+    from selfspec.world.documents import rag_example
+    from selfspec.world.fresh import fresh_domain
+
+    rng, hits = random.Random(f"tiny-world-{world.seed}-reading-probe"), 0
+    for _ in range(n):
+        prompt, answer = rag_example(fresh_domain(world, rng), rng, grounded=1.0)
+        ids = tokenizer(prompt, return_tensors="pt")["input_ids"]
+        with torch.no_grad():
+            out = model.generate(ids, max_new_tokens=4, do_sample=False, pad_token_id=tokenizer.pad_token_id)
+        text = tokenizer.decode(out[0, ids.shape[1] :], skip_special_tokens=True)
+        hits += int(text.split("\n")[0].strip() == answer)
+    return hits / n
+
+
 def main(argv: list[str] | None = None) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -50,7 +72,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     model = AutoModelForCausalLM.from_pretrained(args.model).eval()
     tokenizer = AutoTokenizer.from_pretrained(args.model)
-    print(json.dumps(recall(model, tokenizer, build_world(args.seed).target), indent=1))
+    world = build_world(args.seed)
+    report = {"recall": recall(model, tokenizer, world.target), "reading": reading(model, tokenizer, world)}
+    print(json.dumps(report, indent=1))
 
 
 if __name__ == "__main__":
