@@ -43,6 +43,7 @@ def load_real(max_words: int) -> tuple[list[str], list[str]]:
 
 
 def perturb(text: str, rng: random.Random, vocab: list[str]) -> str:
+    """One to three word drops, insertions, swaps or upper-cased replacements (tests use it too)."""
     words = text.split()
     for _ in range(rng.randrange(1, 4)):
         op = rng.randrange(4)
@@ -78,7 +79,12 @@ def ours(pool: list[str], candidates: list[str]) -> list[bool]:
     return keeps
 
 
-def reference(pool: list[str], candidates: list[str]) -> list[bool]:
+def reference(pool: list[str], candidates: list[str], threshold: float = 0.7) -> list[bool]:
+    """Alpaca's loop: each candidate against every pool item with rouge_score's LCS scorer.
+
+    ``RougeScorer(["rougeL"]).score(a, b)`` is ``_score_lcs(tokenize(a), tokenize(b))``; texts are
+    tokenised once (as Alpaca does) with the scorer's own tokenizer. tests/test_filters.py uses it too.
+    """
     from rouge_score import rouge_scorer
 
     scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False)
@@ -86,7 +92,7 @@ def reference(pool: list[str], candidates: list[str]) -> list[bool]:
     keeps = []
     for text in candidates:
         new = scorer._tokenizer.tokenize(text)
-        keep = all(rouge_scorer._score_lcs(new, p).fmeasure <= 0.7 for p in tokens)
+        keep = all(rouge_scorer._score_lcs(new, p).fmeasure <= threshold for p in tokens)
         keeps.append(keep)
         if keep:
             tokens.append(new)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.novelty_filter import perturb, reference
 from selfspec.generation.filters import Candidate, FilterSettings, InstructionFilter, ngrams
 from selfspec.generation.novelty import NoveltyIndex, lcs_length, rouge_l_f, rouge_tokens
 
@@ -93,22 +94,6 @@ def test_fmeasure_matches_rouge_score_bit_for_bit() -> None:
                 assert rouge_l_f(lcs, m, n) == _score_lcs(target, pred).fmeasure
 
 
-def _perturb(text: str, rng: random.Random, vocab: list[str]) -> str:
-    words = text.split()
-    for _ in range(rng.randrange(1, 4)):
-        op = rng.randrange(4)
-        if op == 0 and len(words) > 1:
-            words.pop(rng.randrange(len(words)))
-        elif op == 1:
-            words.insert(rng.randrange(len(words) + 1), rng.choice(vocab))
-        elif op == 2 and len(words) > 1:
-            i = rng.randrange(len(words) - 1)
-            words[i], words[i + 1] = words[i + 1], words[i]
-        elif words:
-            words[rng.randrange(len(words))] = rng.choice(vocab).upper()
-    return " ".join(words)
-
-
 def real_candidates(shared_data: Path, n: int, seed: int, max_words: int = 10_000) -> tuple[list[str], list[str]]:
     """Self-Instruct seed instructions as the pool; real instructions and perturbed copies as candidates."""
     seeds = [json.loads(x)["instruction"] for x in (shared_data / "self_instruct_seed_tasks.jsonl").open()]
@@ -121,29 +106,9 @@ def real_candidates(shared_data: Path, n: int, seed: int, max_words: int = 10_00
     rng = random.Random(seed)
     vocab = [w for t in real[:200] for w in t.split()]
     candidates = [
-        rng.choice(real) if rng.random() < 0.5 else _perturb(rng.choice(real + seeds), rng, vocab) for _ in range(n)
+        rng.choice(real) if rng.random() < 0.5 else perturb(rng.choice(real + seeds), rng, vocab) for _ in range(n)
     ]
     return seeds, candidates
-
-
-def reference_keeps(pool: list[str], candidates: list[str], threshold: float = 0.7) -> list[bool]:
-    """Alpaca's loop: each candidate against every pool item with rouge_score's LCS scorer.
-
-    ``RougeScorer(["rougeL"]).score(a, b)`` is ``_score_lcs(tokenize(a), tokenize(b))``; texts are
-    tokenised once here (as Alpaca does) with the scorer's own tokenizer, which keeps the test fast.
-    """
-    from rouge_score import rouge_scorer
-
-    scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False)
-    tokens = [scorer._tokenizer.tokenize(p) for p in pool]
-    keeps = []
-    for candidate in candidates:
-        new = scorer._tokenizer.tokenize(candidate)
-        keep = all(rouge_scorer._score_lcs(new, p).fmeasure <= threshold for p in tokens)
-        keeps.append(keep)
-        if keep:
-            tokens.append(new)
-    return keeps
 
 
 def test_reference_shortcut_is_the_scorer() -> None:
@@ -152,7 +117,7 @@ def test_reference_shortcut_is_the_scorer() -> None:
     scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False)
     pairs = [("Answer the question.", "answer THE question!"), ("a b c d", "d c b a"), ("", "x"), ("x y", "y x y")]
     for a, b in pairs:
-        assert reference_keeps([b], [a], 0.5) == [scorer.score(a, b)["rougeL"].fmeasure <= 0.5]
+        assert reference([b], [a], 0.5) == [scorer.score(a, b)["rougeL"].fmeasure <= 0.5]
 
 
 @pytest.mark.parametrize(
@@ -171,6 +136,6 @@ def test_novelty_decisions_identical_to_rouge_score_on_real_instructions(
         ours.append(keep)
         if keep:
             index.add(candidate)
-    expected = reference_keeps(pool, candidates)
+    expected = reference(pool, candidates)
     assert ours == expected
     assert size / 8 < sum(expected) < size - size / 8  # both decisions occur often
