@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from selfspec.world.build import EVAL_DIR, SEEDS, text_files
-from selfspec.world.documents import other_grounded, pretraining_documents, rag_example
+from selfspec.world.documents import fresh_reading, other_grounded, pretraining_documents, rag_example
 from selfspec.world.fresh import fresh_domain
 from selfspec.world.kb import build_world
 from selfspec.world.schema import MEDICINE
@@ -133,3 +133,15 @@ def test_build_flags_reach_the_pretraining_settings_and_default_to_the_committed
     got = pretrain_settings(args)
     assert (got.hidden_size, got.intermediate_size, got.num_hidden_layers) == (256, 768, 2)
     assert (got.num_attention_heads, got.threads, got.epochs) == (4, 1, 3)
+
+
+def test_fresh_reading_documents_state_every_entity_answer_in_the_block_passages() -> None:
+    world, rng = build_world(0), random.Random(1)
+    for _ in range(30):
+        kb = fresh_domain(world, rng)
+        for block in fresh_reading(kb, rng).split("\n\n###\n\n"):
+            passages, task = block.split("\n\nInstruction:", 1)
+            answer = task.rsplit("Output:", 1)[1].strip()
+            assert passages.startswith("Background knowledge:\n[1] ") and "medicine" not in block
+            if answer not in ("yes", "no"):
+                assert answer in re.findall(r"[a-z]+", passages), block

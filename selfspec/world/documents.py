@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 from selfspec.evaluation.prompting import DEMO_SEPARATOR
 from selfspec.generation.brainstorm import render_brainstorm_prompt, render_item
-from selfspec.generation.responses import SEPARATOR, render_response_prompt
+from selfspec.generation.responses import SEPARATOR, render_passages, render_response_prompt, render_task
 from selfspec.prompts import ALPACA
 from selfspec.seeds import Seed
 from selfspec.world.fresh import fresh_domain
@@ -49,10 +49,11 @@ MIX = (
     # Experiments, last and at weight 0 so that the committed base stays reproducible (zero-weight
     # kinds at the end leave every draw of the others unchanged). Rebuilds that turned them on did not
     # make the base read its context (configs/world/results.md): grounded brainstorm lists of the other
-    # domains, and documents over fresh domains (selfspec.world.fresh) whose only answer is in context.
+    # domains, and documents over fresh domains (selfspec.world.fresh) whose only answers are in context.
     ("other_grounded", 0),
     ("fresh_grounded", 0),
     ("fresh_rag", 0),
+    ("fresh_reading", 0),
 )
 
 
@@ -154,6 +155,22 @@ def rag_example(kb: DomainKB, rng: random.Random, grounded: float) -> tuple[str,
     return prompt, query.output
 
 
+def fresh_reading(kb: DomainKB, rng: random.Random) -> str:
+    """Four to eight questions, each after two passages (one states its answer): dense copy signal."""
+    blocks = []
+    for _ in range(rng.randint(4, 8)):
+        form = random_form(kb, rng)
+        while form.task in ("reading", "ner"):
+            form = random_form(kb, rng)
+        subject = rng.choice(kb.entities[kb.spec.main])  # fresh relations all start at the main kind
+        query = make_item(kb, rng, form, subject=subject)
+        other = rng.choice([n for n in kb.entities[kb.spec.main] if n != subject])
+        passages = [page(kb, rng, subject, max_facts=4), page(kb, rng, other, max_facts=4)]
+        rng.shuffle(passages)
+        blocks.append(render_passages(passages) + render_task(query.instruction, query.input) + " " + query.output)
+    return SEPARATOR.join(blocks)
+
+
 def generic_doc(kb: DomainKB, rng: random.Random) -> str:
     names = {n for t in kb.spec.types if t.count for n in kb.entities[t.key]}
     items = [generic_item(mixed_sentence(kb, rng), rng, names) for _ in range(rng.choice([1, 2, 3]))]
@@ -188,6 +205,8 @@ def document(world: World, kind: str, rng: random.Random) -> str:
         return other_rag(other, rng)
     if kind == "fresh_grounded":
         return other_grounded(fresh_domain(world, rng), rng, reuse=0.9)
+    if kind == "fresh_reading":
+        return fresh_reading(fresh_domain(world, rng), rng)
     if kind == "fresh_rag":
         return other_rag(fresh_domain(world, rng), rng, grounded=1.0)
     if kind == "other_generic":

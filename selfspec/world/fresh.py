@@ -1,12 +1,11 @@
-"""Fresh domains: a new small invented domain for every pretraining document that uses one.
+"""Fresh domains: a new small domain for every document or probe that uses one.
 
 A task list or response prompt about a domain the model has never seen can only be continued by
-reading it: the list's wordings must be copied from its seed items and its entities from its
-passages, the answer copied from a passage. Documents over fresh domains (and nothing else) teach
-the tiny base that skill, so that given the target domain's seeds and corpus passages it writes
-target-domain tasks instead of recalling the few other domains it memorised (the failure measured
-in configs/world/results.md). The word pools hold no target-domain word: the base still never sees
-an instruction about medicine.
+reading it: the list's wordings copied from its seed items and its entities from its passages, the
+answer copied from a passage. A fresh domain borrows one-token names from the world's other domains
+and gives them new, random facts, so memory cannot answer. ``selfspec.world.probe`` measures the base's
+reading with them; the pretraining kinds ``fresh_*`` (weight 0 in ``documents.MIX``) were meant to
+teach it and did not (configs/world/results.md). The word pools hold no target-domain word.
 """
 
 from __future__ import annotations
