@@ -20,12 +20,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from selfspec.errors import ModelLoadError
 
 if TYPE_CHECKING:
-    from transformers import PreTrainedTokenizerFast
+    from transformers import LlamaConfig, PreTrainedTokenizerFast
 
 BUILD_VERSION = 2  # bump when the builder's output changes, so caches are not reused
 
@@ -66,21 +66,18 @@ def cache_root() -> Path:
 def build_tiny_llama(out_dir: str | Path, spec: TinyLlamaSpec = TinyLlamaSpec()) -> Path:
     """Write a tiny random Llama and its tokenizer to ``out_dir`` with ``save_pretrained``."""
     import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
+    from transformers import LlamaForCausalLM
 
     out_dir = Path(out_dir)
     tokenizer = build_bpe_tokenizer(spec.vocab_size)
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
+    config = llama_config(
+        tokenizer,
         hidden_size=spec.hidden_size,
         intermediate_size=spec.intermediate_size,
         num_hidden_layers=spec.num_hidden_layers,
         num_attention_heads=spec.num_attention_heads,
         num_key_value_heads=spec.num_key_value_heads,
         max_position_embeddings=spec.max_position_embeddings,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
         tie_word_embeddings=False,
         initializer_range=spec.initializer_range,
     )
@@ -91,6 +88,19 @@ def build_tiny_llama(out_dir: str | Path, spec: TinyLlamaSpec = TinyLlamaSpec())
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
     return out_dir
+
+
+def llama_config(tokenizer: PreTrainedTokenizerFast, **shape: Any) -> LlamaConfig:
+    """A ``LlamaConfig`` of ``shape`` (sizes, tying, init) whose vocabulary and special ids are ``tokenizer``'s."""
+    from transformers import LlamaConfig
+
+    return LlamaConfig(
+        vocab_size=len(tokenizer),
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        **shape,
+    )
 
 
 def build_bpe_tokenizer(vocab_size: int) -> PreTrainedTokenizerFast:

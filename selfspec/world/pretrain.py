@@ -59,20 +59,19 @@ def pack(documents: Sequence[list[int]], eos: int, block_size: int) -> Any:
     return torch.tensor(flat[: n * block_size], dtype=torch.long).view(n, block_size)
 
 
-def build_model(vocab_size: int, tokenizer: Any, settings: PretrainSettings) -> Any:
-    from transformers import LlamaConfig, LlamaForCausalLM
+def build_model(tokenizer: Any, settings: PretrainSettings) -> Any:
+    from transformers import LlamaForCausalLM
 
-    config = LlamaConfig(
-        vocab_size=vocab_size,
+    from selfspec.modeling.builtin import llama_config
+
+    config = llama_config(
+        tokenizer,
         hidden_size=settings.hidden_size,
         intermediate_size=settings.intermediate_size,
         num_hidden_layers=settings.num_hidden_layers,
         num_attention_heads=settings.num_attention_heads,
         num_key_value_heads=settings.num_attention_heads,
         max_position_embeddings=settings.max_position_embeddings,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
         tie_word_embeddings=True,
     )
     return LlamaForCausalLM(config)
@@ -92,7 +91,7 @@ def pretrain(blocks: Any, tokenizer: Any, out_dir: Path, settings: PretrainSetti
     torch.set_num_threads(settings.threads)
     torch.use_deterministic_algorithms(True)
     torch.manual_seed(settings.seed)
-    model = build_model(len(tokenizer), tokenizer, settings)
+    model = build_model(tokenizer, settings)
     model.train()
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "embed" not in n]
     rest = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "embed" not in n)]
