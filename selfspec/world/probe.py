@@ -30,16 +30,21 @@ def probes(kb: DomainKB) -> list[tuple[str, str, str]]:
     return out
 
 
-def recall(model: Any, tokenizer: Any, kb: DomainKB) -> dict[str, float]:
-    """Share of facts recalled per relation, and overall."""
+def greedy(model: Any, tokenizer: Any, prompt: str, max_new_tokens: int) -> str:
+    """The greedy continuation of ``prompt`` (new text only)."""
     import torch
 
+    ids = tokenizer(prompt, return_tensors="pt")["input_ids"]
+    with torch.no_grad():
+        out = model.generate(ids, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tokenizer.pad_token_id)
+    return str(tokenizer.decode(out[0, ids.shape[1] :], skip_special_tokens=True))
+
+
+def recall(model: Any, tokenizer: Any, kb: DomainKB) -> dict[str, float]:
+    """Share of facts recalled per relation, and overall."""
     hits: dict[str, list[int]] = {}
     for rel, prefix, obj in probes(kb):
-        ids = tokenizer(prefix, return_tensors="pt")["input_ids"]
-        with torch.no_grad():
-            out = model.generate(ids, max_new_tokens=3, do_sample=False, pad_token_id=tokenizer.pad_token_id)
-        text = tokenizer.decode(out[0, ids.shape[1] :], skip_special_tokens=True)
+        text = greedy(model, tokenizer, prefix, max_new_tokens=3)
         hits.setdefault(rel, []).append(int(text.strip().startswith(obj)))
     scores = {rel: sum(h) / len(h) for rel, h in hits.items()}
     return scores | {"all": sum(sum(h) for h in hits.values()) / sum(len(h) for h in hits.values())}
@@ -47,18 +52,13 @@ def recall(model: Any, tokenizer: Any, kb: DomainKB) -> dict[str, float]:
 
 def reading(model: Any, tokenizer: Any, world: World, n: int = 60) -> float:
     """Share of ``n`` fresh-domain response prompts answered with the fact their passage states."""
-    import torch
-
     from selfspec.world.documents import rag_example
     from selfspec.world.fresh import fresh_domain
 
     rng, hits = random.Random(f"tiny-world-{world.seed}-reading-probe"), 0
     for _ in range(n):
         prompt, answer = rag_example(fresh_domain(world, rng), rng, grounded=1.0)
-        ids = tokenizer(prompt, return_tensors="pt")["input_ids"]
-        with torch.no_grad():
-            out = model.generate(ids, max_new_tokens=4, do_sample=False, pad_token_id=tokenizer.pad_token_id)
-        text = tokenizer.decode(out[0, ids.shape[1] :], skip_special_tokens=True)
+        text = greedy(model, tokenizer, prompt, max_new_tokens=4)
         hits += int(text.split("\n")[0].strip() == answer)
     return hits / n
 
