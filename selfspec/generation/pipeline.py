@@ -105,14 +105,18 @@ class GenerationRun:
 
     def _grounding_passages(self, rng: random.Random) -> list[Any]:
         """``grounding_passages`` distinct corpus passages drawn with the prompt's own RNG (none when off)."""
-        k = self.plan.brainstorm.grounding_passages
         if not self.plan.grounding:
             return []
+        corpus = self._corpus_passages()
+        return rng.sample(corpus, min(self.plan.brainstorm.grounding_passages, len(corpus)))
+
+    def _corpus_passages(self) -> list[Any]:
+        """The retrieval corpus, read once per run for grounding and BM25 alike."""
         if self._corpus is None:
             from selfspec.generation.retrieval import load_corpus
 
             self._corpus = load_corpus(str(self.plan.retrieval_corpus))
-        return rng.sample(self._corpus, min(k, len(self._corpus)))
+        return self._corpus
 
     def instructions(self) -> list[Candidate]:
         """The kept instructions: from the finished stage, else by running/replaying rounds."""
@@ -195,7 +199,7 @@ class GenerationRun:
         if self._retriever is None:
             from selfspec.generation.retrieval import Retriever
 
-            self._retriever = Retriever(self.plan.retrieval_corpus, self.plan.cache_dir)
+            self._retriever = Retriever(self.plan.retrieval_corpus, self.plan.cache_dir, self._corpus_passages())
         queries = [f"{c.instruction} {c.input}" for c in items]
         return self._retriever.search(queries, self.plan.responses.retrieval_top_k)
 
