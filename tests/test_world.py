@@ -125,14 +125,15 @@ def test_fresh_domain_prompts_state_their_answer_in_a_passage_and_nothing_of_the
 
 
 def test_build_flags_reach_the_pretraining_settings_and_default_to_the_committed_shape() -> None:
-    from selfspec.world.build import build_parser, pretrain_settings
+    from selfspec.world.build import build_parser, pretrain_settings, shape_problem
     from selfspec.world.pretrain import PretrainSettings
 
     assert pretrain_settings(build_parser().parse_args([])) == PretrainSettings()
+    assert shape_problem(PretrainSettings()) is None
     args = build_parser().parse_args(["--hidden-size", "256", "--layers", "2", "--heads", "4", "--threads", "1"])
     got = pretrain_settings(args)
     assert (got.hidden_size, got.intermediate_size, got.num_hidden_layers) == (256, 768, 2)
-    assert (got.num_attention_heads, got.threads, got.epochs) == (4, 1, 3)
+    assert (got.num_attention_heads, got.threads, got.epochs) == (4, 1, 3) and shape_problem(got) is None
 
 
 def test_fresh_reading_documents_state_every_entity_answer_in_the_block_passages() -> None:
@@ -145,3 +146,18 @@ def test_fresh_reading_documents_state_every_entity_answer_in_the_block_passages
             assert passages.startswith("Background knowledge:\n[1] ") and "medicine" not in block
             if answer not in ("yes", "no"):
                 assert answer in re.findall(r"[a-z]+", passages), block
+
+
+@pytest.mark.parametrize(
+    ("flags", "named"),
+    [(["--hidden-size", "100"], "--hidden-size 100"), (["--heads", "3"], "--heads 3"), (["--layers", "0"], "--layers")],
+)
+def test_build_refuses_a_shape_it_cannot_build_in_one_line_before_writing(
+    flags: list[str], named: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from selfspec.world.build import main
+
+    with pytest.raises(SystemExit) as stop:
+        main(["--out", str(tmp_path), *flags])
+    assert stop.value.code == 2 and named in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())

@@ -129,6 +129,19 @@ def pretrain_settings(args: argparse.Namespace) -> Any:
     )
 
 
+def shape_problem(settings: Any) -> str | None:
+    """Why the model shape cannot be built (None when it can): 4-bit blocks need a width that is a
+    multiple of 64, attention an even head size that divides it."""
+    width, heads = settings.hidden_size, settings.num_attention_heads
+    if width < 64 or width % 64:
+        return f"--hidden-size {width}: must be a positive multiple of 64 (4-bit quantisation blocks)"
+    if heads < 1 or width % heads or (width // heads) % 2:
+        return f"--heads {heads}: must divide --hidden-size {width} into heads of an even size"
+    if settings.num_hidden_layers < 1 or settings.epochs < 1 or settings.threads < 1:
+        return "--layers, --epochs and --threads must be at least 1"
+    return None
+
+
 def build_parser() -> argparse.ArgumentParser:
     from selfspec.world.pretrain import PretrainSettings
 
@@ -149,8 +162,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     settings = pretrain_settings(args)
+    if problem := shape_problem(settings):
+        parser.error(problem)  # one line, exit 2, before anything is written
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     world = build_world(args.seed)
     write_text_files(world, args.out)
