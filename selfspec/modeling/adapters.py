@@ -74,7 +74,26 @@ def load_base(
         )
     except (OSError, ValueError) as err:
         raise ModelLoadError(f"cannot load base_model {base_model!r}: {err}") from err
-    return model if quant is not None else model.to(device)  # type: ignore[arg-type]
+    if quant is not None:
+        keep_4bit_weights_unpacked(model)
+        return model
+    return model.to(device)  # type: ignore[arg-type]
+
+
+def keep_4bit_weights_unpacked(model: Any) -> int:
+    """Switch off bitsandbytes' CPU weight repacking on every 4-bit layer; returns how many.
+
+    On CPUs with AVX512-BF16 (not on others), bitsandbytes >= 0.49 rewrites a 4-bit layer's weights
+    in place at its first eval-mode forward without gradients (Lightning's validation sanity check,
+    every validation): scales cast to bfloat16, and from then on a fused kernel that has no autograd
+    formula, so training after a validation gets no gradient through the base layers and ends on other
+    weights than a run resumed from a checkpoint (the inexact resume of issue 12). selfspec keeps the
+    standard layout: the same numbers on every CPU, training or not.
+    """
+    layers = [m for m in model.modules() if hasattr(m, "support_avx512bf16_for_cpu")]
+    for layer in layers:
+        layer.support_avx512bf16_for_cpu = False
+    return len(layers)
 
 
 def add_lora(base: Any, lora: LoraSettings, gradient_checkpointing: bool = False) -> Any:
@@ -98,16 +117,37 @@ def add_lora(base: Any, lora: LoraSettings, gradient_checkpointing: bool = False
         raise ConfigError(f"--model.lora.target_modules={lora.target_modules!r}: {err}") from err
 
 
-def attach_adapter(base: Any, adapter_dir: str | Path, trainable: bool = False, name: str = "default") -> Any:
-    """Load a saved PEFT adapter (``adapter_config.json`` + safetensors) onto ``base``."""
+def attach_adapter(
+    base: Any, adapter_dir: str | Path, trainable: bool = False, name: str = "default", base_name: str | None = None
+) -> Any:
+    """Load a saved PEFT adapter (``adapter_config.json`` + safetensors) onto ``base``.
+
+    An adapter that is incomplete or was trained on a base of other shapes is refused in one line
+    naming both (``base_name``: the base as the user named it) before any weight is loaded.
+    """
     from peft import PeftModel
 
-    adapter_dir = Path(adapter_dir)
-    if not (adapter_dir / "adapter_config.json").is_file():
-        raise ModelLoadError(
-            f"adapter {str(adapter_dir)!r}: no adapter_config.json there (not a PEFT adapter directory)"
-        )
+    from selfspec.modeling.compat import check_adapter_fits, describe_adapter
+
+    check_adapter_fits(base, describe_adapter(adapter_dir), base_name)
     return PeftModel.from_pretrained(base, str(adapter_dir), is_trainable=trainable, adapter_name=name)
+
+
+def check_adapter_for_base(adapter_dir: str | Path, base_model: str, trust_remote_code: bool = False) -> None:
+    """Refuse (one line naming both) an adapter that does not fit ``base_model``, loading no weights:
+    the base is built from its config on the ``meta`` device, which allocates nothing."""
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    from selfspec.modeling.compat import check_adapter_fits, describe_adapter
+
+    info = describe_adapter(adapter_dir)
+    source = resolve_model_source(base_model)
+    config = AutoConfig.from_pretrained(
+        source.name_or_path, local_files_only=source.local_files_only, trust_remote_code=trust_remote_code
+    )
+    with torch.device("meta"):
+        skeleton = AutoModelForCausalLM.from_config(config, trust_remote_code=trust_remote_code)
+    check_adapter_fits(skeleton, info, base_model)
 
 
 ADAPTER_META = "selfspec_adapter.json"  # written beside adapter_config.json by selfspec exports
