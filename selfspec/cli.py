@@ -9,6 +9,8 @@ on stderr and exit status 2, without a traceback.
 from __future__ import annotations
 
 import logging
+import signal
+import sys
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -18,7 +20,9 @@ from lightning.pytorch import Trainer
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
+from selfspec import stopping
 from selfspec.data.module import SelfSpecDataModule
 from selfspec.errors import ConfigError, SelfSpecError, configure_package_logging, exit_with
 from selfspec.specialist import SpecialistModule
@@ -113,10 +117,29 @@ def build_cli(args: ArgsType = None, run: bool = True) -> SelfSpecCLI:
 def main(args: ArgsType = None) -> None:
     """Run the CLI; ``args`` replaces ``sys.argv[1:]`` when given."""
     _configure_logging()
-    try:
-        build_cli(args)
-    except SelfSpecError as err:
-        exit_with(err)
+    with stopping.handled():
+        try:
+            build_cli(args)
+        except SelfSpecError as err:
+            exit_with(err)
+        except (stopping.StopRequested, SIGTERMException) as stop:
+            # Lightning's own loops raise SIGTERMException on SIGTERM; selfspec's safe points raise
+            # StopRequested (SIGINT too). Either way the last finished checkpoint/shard is on disk.
+            signum = getattr(stop, "signum", None) or stopping.requested() or signal.SIGTERM
+            stopping.exit_stopped(signum, RESUME_HINTS.get(_subcommand(args), RESUME_HINTS["fit"]))
+
+
+RESUME_HINTS = {
+    "fit": "Resume: run the same command with --ckpt_path last (generated data is reused from the cache).",
+    "predict": "Resume: run the same command again; finished generation shards are reused.",
+    "validate": "Run the same command again to evaluate from the start (generated data is reused).",
+    "test": "Run the same command again to evaluate from the start (generated data is reused).",
+}
+
+
+def _subcommand(args: ArgsType) -> str:
+    words = list(args) if isinstance(args, list | tuple) else sys.argv[1:]
+    return next((w for w in words if isinstance(w, str) and not w.startswith("-")), "fit")
 
 
 class _DropAdverts(logging.Filter):
@@ -131,6 +154,8 @@ def _configure_logging() -> None:
     # logger warns that the directory is not empty; it only ever removes its own metrics.csv.
     warnings.filterwarnings("ignore", message=r"Experiment logs directory .* exists and is not empty")
     logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_DropAdverts())
+    # selfspec prints its own one line on SIGTERM (how to resume); Lightning's notice would be a second.
+    logging.getLogger("lightning.pytorch.trainer.connectors.signal_connector").setLevel(logging.WARNING)
     configure_package_logging()
 
 

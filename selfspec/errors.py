@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import NoReturn
+from typing import Any, NoReturn
 
 USER_ERROR_EXIT = 2
 
@@ -51,11 +51,24 @@ def configure_package_logging() -> None:
     """Console scripts: selfspec's log lines on stderr as ``selfspec: message`` (INFO and up)."""
     package_log = logging.getLogger("selfspec")
     if not package_log.handlers:
-        handler = logging.StreamHandler()
+        handler = _StderrHandler()
         handler.setFormatter(logging.Formatter("selfspec: %(message)s"))
         package_log.addHandler(handler)
         package_log.setLevel(logging.INFO)
         package_log.propagate = False
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is *now*: a handler bound to the stream of its creation
+    breaks when that stream is swapped and closed (in-process CLI calls under pytest's capture)."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
 
 
 def configure_model_script() -> None:

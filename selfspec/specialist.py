@@ -16,9 +16,17 @@ from typing import Any, Literal
 import lightning as L
 import torch
 
+from selfspec import stopping
 from selfspec.errors import ConfigError
 from selfspec.hparams import make_plain
-from selfspec.modeling.adapters import LoraSettings, add_lora, attach_adapter, load_base, write_adapter_meta
+from selfspec.modeling.adapters import (
+    LoraSettings,
+    add_lora,
+    attach_adapter,
+    check_adapter_for_base,
+    load_base,
+    write_adapter_meta,
+)
 from selfspec.modeling.quantization import Quantization, bitsandbytes_problem
 from selfspec.training.rng import restore_rng_states, rng_states
 from selfspec.training.schedule import WarmupCosine, accumulation_steps
@@ -100,10 +108,12 @@ class SpecialistModule(L.LightningModule):
             # `selfspec predict` generates data with its own generator (base model, unquantised,
             # + response_adapter), so the trainable model would be a second, unused copy.
             return
+        if self.adapter is not None:  # a foreign adapter is refused before the base's weights load
+            check_adapter_for_base(self.adapter, self.base_model, self.trust_remote_code)
         device = self.trainer.strategy.root_device if self._trainer is not None else torch.device("cpu")
         base = load_base(self.base_model, self.quantization, device, self.trust_remote_code)
         if self.adapter is not None:
-            self.model = attach_adapter(base, self.adapter, trainable=True)
+            self.model = attach_adapter(base, self.adapter, trainable=True, base_name=self.base_model)
         else:
             self.model = add_lora(base, self.lora, self.gradient_checkpointing)
         self.model.train()  # from_pretrained returns eval mode; Lightning switches modes per loop from here
@@ -131,6 +141,17 @@ class SpecialistModule(L.LightningModule):
         self.log("train/loss", loss, prog_bar=True, batch_size=batch["input_ids"].shape[0])
         self.log("train/response_tokens", float(tokens), reduce_fx="sum", on_step=False, on_epoch=True)
         return loss
+
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        # SIGTERM/Ctrl-C stop here (Lightning itself only watches SIGTERM): every finished
+        # checkpoint is on disk, and a run resumed from the last one equals an uninterrupted run.
+        stopping.check()
+
+    def on_validation_batch_start(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
+        stopping.check()
+
+    def on_test_batch_start(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
+        stopping.check()
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         self.log("val/loss", self(batch), prog_bar=True, batch_size=batch["input_ids"].shape[0], sync_dist=True)

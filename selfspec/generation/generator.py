@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from transformers import LogitsProcessorList
+from transformers import LogitsProcessorList, StoppingCriteria, StoppingCriteriaList
 
+from selfspec import stopping
 from selfspec.generation.sampling import SeededSampler
 
 log = logging.getLogger(__name__)
@@ -110,6 +111,7 @@ class BatchGenerator:
         encoded = [self.tokenizer(p)["input_ids"] for p in prompts]
         results: list[Generation | None] = [None] * len(prompts)
         for batch in length_buckets([len(e) for e in encoded], self.batch_size):
+            stopping.check()  # SIGTERM/Ctrl-C: finished batches are the caller's to keep
             for index, generation in zip(batch, self._generate_adaptive(batch, encoded, sampling, seeds), strict=True):
                 results[index] = generation
             if on_batch is not None:
@@ -160,8 +162,10 @@ class BatchGenerator:
             pad_token_id=self.tokenizer.pad_token_id,
             eos_token_id=self.tokenizer.eos_token_id,
             use_cache=True,
+            stopping_criteria=StoppingCriteriaList([_StopRequested()]),
         )
         self.seconds += time.perf_counter() - started
+        stopping.check()  # a batch cut short by a stop request is discarded, never returned
         return [
             self._decode(row, len(encoded[i]), sampling.stop)
             for row, i in zip(output[:, input_ids.shape[1] :], batch, strict=True)
@@ -184,3 +188,11 @@ class BatchGenerator:
         mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows], dtype=torch.long)
         device = getattr(self.model, "device", torch.device("cpu"))
         return ids.to(device), mask.to(device)
+
+
+class _StopRequested(StoppingCriteria):
+    """Ends ``generate`` at the next token once SIGTERM/Ctrl-C arrived (a long batch would delay the stop)."""
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs: Any) -> torch.BoolTensor:
+        done = stopping.requested() is not None
+        return torch.full((input_ids.shape[0],), done, dtype=torch.bool, device=input_ids.device)  # type: ignore[return-value]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from jsonargparse import ActionConfigFile, ArgumentParser, Namespace
 
+from selfspec import stopping
 from selfspec.errors import SelfSpecError, configure_package_logging, exit_with
 from selfspec.io import atomic_write_text
 from selfspec.rounds.settings import RoundsSettings
@@ -44,14 +45,17 @@ def main(args: list[str] | None = None) -> None:
 
     configure_package_logging()  # the driver's own lines; each step's process configures its own
     settings, parser, config = parse(args)
-    try:
-        driver = RoundsDriver(settings)
-        atomic_write_text(driver.root / "rounds_config.yaml", parser.dump(config, skip_none=False))
-        driver.run()
-    except StepFailedError as err:
-        exit_with(err, err.status)
-    except SelfSpecError as err:
-        exit_with(err)
+    with stopping.handled():
+        try:
+            driver = RoundsDriver(settings)
+            atomic_write_text(driver.root / "rounds_config.yaml", parser.dump(config, skip_none=False))
+            driver.run()
+        except stopping.StopRequested as stop:
+            stopping.exit_stopped(stop.signum, "Resume: run the same command again; finished steps are reused.")
+        except StepFailedError as err:
+            exit_with(err, err.status)
+        except SelfSpecError as err:
+            exit_with(err)
 
 
 if __name__ == "__main__":
