@@ -27,7 +27,13 @@ from selfspec.errors import ConfigError
 from selfspec.evaluation.runner import STOP_STRINGS
 from selfspec.generation.generator import BatchGenerator, SamplingSettings
 from selfspec.modeling.adapters import attach_adapter, load_base
-from selfspec.modeling.compat import AdapterInfo, common_base, common_template, describe_adapter
+from selfspec.modeling.compat import (
+    AdapterInfo,
+    check_adapter_fits,
+    common_base,
+    common_template,
+    describe_adapter,
+)
 from selfspec.modeling.loading import load_tokenizer, resolve_model_source
 from selfspec.modeling.quantization import Quantization
 from selfspec.prompts import PromptTemplate, get_template
@@ -104,8 +110,9 @@ class Experts:
         log.info("experts: %s (%s) on %s with %s", base, quant, target, ", ".join(adapters))
         model = load_base(base, quant, target, trust_remote_code)
         names = list(adapters)
-        model = attach_adapter(model, infos[0].path, name=names[0])
+        model = attach_adapter(model, infos[0].path, name=names[0], base_name=base)
         for name, info in zip(names[1:], infos[1:], strict=True):
+            check_adapter_fits(model, info, base)
             model.load_adapter(str(info.path), adapter_name=name, is_trainable=False)
         tokenizer = load_tokenizer(resolve_model_source(base), trust_remote_code)
         return cls(model, tokenizer, template, batch_size)

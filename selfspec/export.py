@@ -103,7 +103,8 @@ def export_merged(
     ids = [tokenizer(t, return_tensors="pt")["input_ids"] for t in texts]
 
     def load(quantization: Any, weights: torch.dtype) -> Any:
-        return attach_adapter(load_base(base, quantization, None, trust_remote_code, weights), info.path).eval()
+        model = load_base(base, quantization, None, trust_remote_code, weights)
+        return attach_adapter(model, info.path, base_name=base).eval()
 
     reference = _logits(lambda: load("none", torch.float32), ids)
     staging = Path(tempfile.mkdtemp(prefix=f".{output.name}-", dir=output.parent))

@@ -28,7 +28,7 @@ def model_generator_factory(plan: GenerationPlan, device: torch.device | None = 
         log.info("generation: loading %s%s on %s", plan.base_model, f" + {adapter}" if adapter else "", target)
         model = load_base(plan.base_model, "none", target, plan.trust_remote_code)
         if adapter is not None:
-            model = attach_adapter(model, adapter)
+            model = attach_adapter(model, adapter, base_name=plan.base_model)
         model.eval()
         tokenizer = load_tokenizer(resolve_model_source(plan.base_model), plan.trust_remote_code)
         alpha = plan.responses.contrastive_alpha

@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from selfspec.errors import ConfigError, ModelLoadError
 from selfspec.modeling.adapters import read_adapter_meta
@@ -112,3 +113,66 @@ def _agreed(records: Sequence[tuple[str, str | None]], same: Callable[[str, str]
         elif not same(recorded, value):
             raise ConfigError(message.format(label=label, value=value, first=first, recorded=recorded))
     return recorded
+
+
+WEIGHT_FILES = ("adapter_model.safetensors", "adapter_model.bin")
+
+
+def check_adapter_fits(model: Any, info: AdapterInfo, base_model: str | None = None) -> None:
+    """Refuse, in one line naming both, an adapter whose weights do not fit ``model``'s layers.
+
+    Reads only the adapter's safetensors header (shapes), never its tensors, so the refusal comes
+    before PEFT's size-mismatch traceback. ``base_model`` is how the user named the model.
+    """
+    weights = next((info.path / f for f in WEIGHT_FILES if (info.path / f).is_file()), None)
+    if weights is None:
+        raise ModelLoadError(f"{info.label}: no adapter_model.safetensors there (the adapter's weights are missing)")
+    if weights.suffix != ".safetensors":
+        return  # a pickled .bin has no header to read without loading it; PEFT checks it
+    problem = shape_problem(_layer_shapes(model), _adapter_shapes(weights))
+    if problem is not None:
+        here = base_model or getattr(model, "name_or_path", "this model")
+        raise ConfigError(
+            f"{info.label} was trained on base model {info.base_model!r} and does not fit {here!r} ({problem}); "
+            "load it on the base it was trained on"
+        )
+
+
+def shape_problem(layers: dict[str, tuple[int, int]], adapter: dict[str, tuple[int, ...]]) -> str | None:
+    """The first LoRA tensor that does not fit the model's layers, as a phrase; None when all fit.
+
+    ``layers``: module path -> (in_features, out_features); ``adapter``: PEFT key -> shape, where
+    ``lora_A`` is [r, in_features] and ``lora_B`` is [out_features, r].
+    """
+    for key, shape in sorted(adapter.items()):
+        for part, side in ((".lora_A.weight", 0), (".lora_B.weight", 1)):
+            if not key.endswith(part):
+                continue
+            module = key.removesuffix(part).removeprefix("base_model.model.")
+            if module not in layers:
+                return f"it adapts {module}, which this model does not have"
+            want = layers[module][side]
+            got = shape[1] if side == 0 else shape[0]
+            if want != got:
+                what = "inputs" if side == 0 else "outputs"
+                return f"{module} has {want} {what} here, the adapter expects {got}"
+    return None
+
+
+def _layer_shapes(model: Any) -> dict[str, tuple[int, int]]:
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return {
+        name: (int(m.in_features), int(m.out_features))
+        for name, m in base.named_modules()
+        if isinstance(getattr(m, "in_features", None), int) and isinstance(getattr(m, "out_features", None), int)
+    }
+
+
+def _adapter_shapes(weights: Path) -> dict[str, tuple[int, ...]]:
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(weights), framework="pt") as handle:
+            return {key: tuple(handle.get_slice(key).get_shape()) for key in handle.keys()}  # noqa: SIM118
+    except Exception as err:  # safetensors raises its own error types for a damaged header
+        raise ModelLoadError(f"{weights}: not a readable safetensors file ({err})") from err

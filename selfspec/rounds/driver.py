@@ -21,9 +21,11 @@ from typing import Any
 
 import yaml
 
+from selfspec import stopping
 from selfspec.errors import ConfigError, SelfSpecError
 from selfspec.generation.cache import content_hash, fingerprint
 from selfspec.io import atomic_write_json, atomic_write_text
+from selfspec.modeling.adapters import check_adapter_for_base
 from selfspec.rounds.lineage import Lineage, open_lineage
 from selfspec.rounds.report import Column, column_from_report, format_table, plot_columns, summary_json
 from selfspec.rounds.settings import RoundsSettings
@@ -50,6 +52,7 @@ class RoundsDriver:
         self.fit = _read_fit_config(settings.fit_config)
         if not Path(settings.suite).is_file():
             raise ConfigError(f"--suite {settings.suite}: no such file")
+        _check_adapters(self.fit)
         self.root = Path(settings.root) / settings.name
 
     def run(self) -> dict[str, Any]:
@@ -138,7 +141,10 @@ class RoundsDriver:
         launcher = list(self.settings.launcher or (sys.executable, "-m", "selfspec"))
         command = [*launcher, subcommand, "--config", str(config_path), *extra]
         log.info("rounds: %s", " ".join(command))
-        status = subprocess.run(command, check=False, preexec_fn=_die_with_parent).returncode
+        env = {**os.environ, stopping.NO_LINE_ENV: "1"}  # the driver prints the one stop line itself
+        process = subprocess.Popen(command, env=env, preexec_fn=_die_with_parent)
+        status = _wait_forwarding_stop(process)
+        stopping.check()  # the step has stopped with what it finished kept; so does the driver
         if status != 0:
             raise StepFailedError(step, status)
 
@@ -190,6 +196,29 @@ def _read_fit_config(path: str) -> dict[str, Any]:
     if not isinstance(config, dict):
         raise ConfigError(f"--fit_config {path}: expected a mapping of selfspec fit options")
     return config
+
+
+def _wait_forwarding_stop(process: subprocess.Popen[bytes]) -> int:
+    """Wait for a step; a stop request (SIGTERM, Ctrl-C) to the driver is passed on to it once, and
+    the step, which stops at its next safe point, is waited for (finished checkpoints and shards stay)."""
+    forwarded = False
+    while True:
+        try:
+            return process.wait(timeout=0.2)
+        except subprocess.TimeoutExpired:
+            signum = stopping.requested()
+            if signum is not None and not forwarded:
+                process.send_signal(signum)
+                forwarded = True
+
+
+def _check_adapters(fit: dict[str, Any]) -> None:
+    """Before any step runs: an adapter the fit config names must fit its base (no weights loaded)."""
+    model, data = fit.get("model") or {}, fit.get("data") or {}
+    base = model.get("base_model", "builtin:tiny-llama")
+    for adapter in (model.get("adapter"), data.get("response_adapter")):
+        if adapter:
+            check_adapter_for_base(adapter, base, bool(model.get("trust_remote_code")))
 
 
 def _die_with_parent() -> None:
