@@ -19,6 +19,12 @@ def atomic_write_json(path: str | Path, obj: Any) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
 
 
+def is_temporary(path: Path) -> bool:
+    """A temporary file of ``atomic_write_bytes`` (``.<name>.<random>.tmp``): never content. A process
+    killed (SIGKILL, power cut) between creating and renaming it leaves one behind; it is ignored."""
+    return path.name.startswith(".") and path.name.endswith(".tmp")
+
+
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     """Write ``data`` to a temporary file beside ``path``, fsync it, then rename it into place."""
     path = Path(path)

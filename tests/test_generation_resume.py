@@ -15,6 +15,7 @@ import pytest
 from generation_kit import hybrid_factory, plan_from_spec
 
 from selfspec.generation.pipeline import GenerationRun
+from selfspec.io import is_temporary
 
 KIT = Path(__file__).resolve().parent / "generation_kit.py"
 REPO = KIT.parents[1]
@@ -54,7 +55,9 @@ def _kill_after(proc: subprocess.Popen[bytes], cache: Path, shards: int, delay: 
 
 
 def _files(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+    """Every file's bytes; a temporary file a kill left mid-write (``.x.tmp``) is not content."""
+    files = sorted(p for p in root.rglob("*") if p.is_file() and not is_temporary(p))
+    return {str(p.relative_to(root)): p.read_bytes() for p in files}
 
 
 # 12 instructions = 4 brainstorm rounds (3 items each, none dropped) + 6 response chunks = 10 shards.

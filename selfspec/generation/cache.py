@@ -14,7 +14,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from selfspec.io import atomic_write_json, atomic_write_text
+from selfspec.io import atomic_write_json, atomic_write_text, is_temporary
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ def content_hash(path: str | Path) -> str:
     if path.is_file():
         return hashlib.sha256(path.read_bytes()).hexdigest()
     digest = hashlib.sha256()
-    for file in sorted(p for p in path.rglob("*") if p.is_file()):
+    for file in sorted(p for p in path.rglob("*") if p.is_file() and not is_temporary(p)):
         digest.update(f"{file.relative_to(path).as_posix()}\x00{content_hash(file)}\n".encode())
     return digest.hexdigest()
 
