@@ -12,21 +12,20 @@ from selfspec.generation.pipeline import GeneratorFactory
 from selfspec.generation.plan import GenerationPlan
 from selfspec.modeling.adapters import attach_adapter, load_base
 from selfspec.modeling.loading import load_tokenizer, resolve_model_source
+from selfspec.modeling.precision import default_device, inference_dtype
 
 log = logging.getLogger(__name__)
 
 
-def default_device() -> torch.device:
-    return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
-
-
 def model_generator_factory(plan: GenerationPlan, device: torch.device | None = None) -> GeneratorFactory:
-    """Loads the base model (bf16 on GPU, float32 on CPU) and, when asked, an adapter on top."""
+    """Loads the base model in ``plan.precision`` (auto: bf16 where the GPU or CPU has it, else float32) and,
+    when asked, an adapter on top."""
 
     def make(adapter: str | None) -> BatchGenerator:
         target = device or default_device()
+        dtype = plan.dtype if device is None else inference_dtype(target, plan.precision)
         log.info("generation: loading %s%s on %s", plan.base_model, f" + {adapter}" if adapter else "", target)
-        model = load_base(plan.base_model, "none", target, plan.trust_remote_code)
+        model = load_base(plan.base_model, "none", target, plan.trust_remote_code, dtype)
         if adapter is not None:
             model = attach_adapter(model, adapter)
         model.eval()
