@@ -65,3 +65,34 @@ def test_bfloat16_enters_the_data_fingerprint_and_float32_does_not() -> None:
     assert "dtype" not in plans["float32"].instruction_key()
     assert plans["bfloat16"].instruction_key()["dtype"] == "bfloat16"
     assert plans["float32"].dataset_dir != plans["bfloat16"].dataset_dir
+
+
+@pytest.mark.parametrize(
+    ("max_threads", "busy", "threads"),
+    [(2, 0.0, 2), (2, 0.4, 2), (2, 1.0, 1), (2, 15.0, 1), (16, 4.0, 12), (16, 0.0, 16), (1, 0.0, 1)],
+)
+def test_threads_are_the_cores_other_processes_leave(max_threads: int, busy: float, threads: int) -> None:
+    from selfspec.modeling.threads import free_threads
+
+    assert free_threads(max_threads, busy) == threads
+
+
+def test_generator_restores_the_thread_count(tiny_model_dir: Path) -> None:
+    from transformers import AutoModelForCausalLM
+
+    from selfspec.generation.generator import BatchGenerator, SamplingSettings
+    from selfspec.modeling.loading import ModelSource, load_tokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval()
+    tokenizer = load_tokenizer(ModelSource(str(tiny_model_dir), True))
+    seen: list[int] = []
+    generator = BatchGenerator(model, tokenizer, threads=1)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        generator.generate(
+            ["The liver"], SamplingSettings(max_new_tokens=2), on_batch=lambda n: seen.append(torch.get_num_threads())
+        )
+        assert seen == [1] and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

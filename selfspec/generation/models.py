@@ -13,6 +13,7 @@ from selfspec.generation.plan import GenerationPlan
 from selfspec.modeling.adapters import attach_adapter, load_base
 from selfspec.modeling.loading import load_tokenizer, resolve_model_source
 from selfspec.modeling.precision import default_device, inference_dtype
+from selfspec.modeling.threads import auto_threads
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,7 @@ def model_generator_factory(plan: GenerationPlan, device: torch.device | None = 
         tokenizer = load_tokenizer(resolve_model_source(plan.base_model), plan.trust_remote_code)
         alpha = plan.responses.contrastive_alpha
         extra = contrastive_factory(model, alpha, tokenizer.pad_token_id) if adapter and alpha else None
-        return BatchGenerator(model, tokenizer, plan.batch_size, extra)
+        threads = auto_threads() if target.type == "cpu" else None
+        return BatchGenerator(model, tokenizer, plan.batch_size, extra, threads)
 
     return make
