@@ -5,6 +5,15 @@ prompt tokens (``use_cache=False``, last-position logits only, the batches the g
 in the same process, on as many threads as the generator takes (``auto_threads``: the cores other
 processes leave free), and alternates baseline and candidate passes, keeping each one's best time:
 on a shared machine the load hits both alike and the best pass is the least disturbed one.
+
+Where the time goes (torch profiler, SmolLM2 float32, 4 PubMedQA prompts of 293-588 tokens, 12 new
+tokens, batch 4, 2-core EPYC at load 12): ``aten::mm`` (the linear layers and the output head) 74%,
+``aten::cat`` (the dynamic KV cache growing by one position per step, every layer) 9%, attention
+(SDPA) 8%, elementwise ops (RMSNorm, RoPE, SiLU) ~6%; Python and ``generate`` overhead under 2%.
+Prefill is plain forward work (``generate`` already keeps only the last position's logits); the gap
+to the forward pass is the decode steps: each reads every weight for one token per row, so a
+decode token cost ~7x a prefill token at batch 8, and rows that finished early (stop string,
+EOS) keep decoding until the batch's longest row is done.
 """
 
 from __future__ import annotations
