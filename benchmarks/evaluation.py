@@ -1,11 +1,17 @@
-"""Batched suite evaluation vs a one-example-at-a-time loop, on the same suite and model.
+"""P4 evaluation on a real suite: batched vs one prompt at a time vs the model's plain forward pass.
 
-    python benchmarks/evaluation.py                     # tiny random Llama, example suite
-    python benchmarks/evaluation.py --model DIR_OR_HUB_ID --suite my_suite.yaml --shots 0 5
+    python benchmarks/evaluation.py                       # builtin:smollm2-135m on PubMedQA (../shared)
+    python benchmarks/evaluation.py --items 24 --shots 0 2 --repeats 3 --precision float32
+    python benchmarks/evaluation.py --suite data/eval/example/suite.yaml --model DIR
 
-Both passes run the same runner (prompt building, greedy generation through BatchGenerator,
-scoring); the loop pass uses batch_size 1. Prints both rates, then one JSON line with ``ratio``
-(batched prompts/s over loop prompts/s), the baseline measured in the same run.
+The default suite is PubMedQA (PQA-L dev, ``../shared/data/biomed``, first ``--items`` records).
+All passes run selfspec's runner (prompt building, greedy generation through BatchGenerator,
+scoring): batched (``--batch-size``) and one at a time (batch 1), and a plain forward pass over the
+same prompt tokens in the batched pass's batches (``benchmarks/realmodel.py``). The passes
+alternate and each keeps its best of ``--repeats``, so load on a shared machine hits them alike.
+
+Prints the figures, then one JSON line: ``ratio`` = batched (prompt + new) tokens/s over the plain
+forward tokens/s, ``batched_vs_loop`` = one-at-a-time seconds over batched seconds, model, F1, load.
 """
 
 from __future__ import annotations
@@ -13,71 +19,77 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import tempfile
-import time
+from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch
+from realmodel import PUBMEDQA, add_model_arguments, alternate, forward_pass, load_model, load_text
 
-from selfspec.evaluation.runner import EvalSettings, evaluate_suite
+from selfspec.evaluation.report import summarise
+from selfspec.evaluation.runner import EvalSettings, SuiteResult, build_prompts, context_budget, evaluate_suite
 from selfspec.evaluation.suite import load_suite
-from selfspec.modeling.adapters import load_base
-from selfspec.modeling.loading import load_tokenizer, resolve_model_source
 from selfspec.prompts import ALPACA
 
 
-def _timed(model, tokenizer, tasks, settings: EvalSettings) -> tuple[float, int, list[str]]:  # type: ignore[no-untyped-def]
-    started = time.perf_counter()
-    result = evaluate_suite(model, tokenizer, tasks, ALPACA, settings)
-    return time.perf_counter() - started, result.new_tokens, [p["prediction"] for p in result.predictions]
+def pubmedqa_suite(items: int, folder: Path) -> Path:
+    if not PUBMEDQA.is_file():
+        raise SystemExit(f"{PUBMEDQA} is absent (../shared/data sits beside the repository)")
+    suite = folder / "suite.yaml"
+    suite.write_text(f"- name: pubmedqa\n  kind: label\n  path: {PUBMEDQA}\n  limit: {items}\n", encoding="utf-8")
+    return suite
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default=None, help="model directory or Hub id (default: a fresh tiny Llama)")
-    parser.add_argument("--suite", default="data/eval/example/suite.yaml")
-    parser.add_argument("--shots", type=int, nargs="+", default=[0, 2])
-    parser.add_argument("--demo-seeds", type=int, nargs="+", default=[0, 1, 2])
+    add_model_arguments(parser)
+    parser.add_argument("--suite", default=None, help="suite YAML (default: PubMedQA from ../shared/data)")
+    parser.add_argument("--items", type=int, default=16, help="records of the default PubMedQA suite")
+    parser.add_argument("--shots", type=int, nargs="+", default=[0])
+    parser.add_argument("--demo-seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--max-new-tokens", type=int, default=32)
-    parser.add_argument("--max-length", type=int, default=512)
+    parser.add_argument("--max-new-tokens", type=int, default=16)
+    parser.add_argument("--max-length", type=int, default=1024)
     args = parser.parse_args()
-    torch.manual_seed(0)
-    model_dir = args.model
-    if model_dir is None:
-        from selfspec.modeling.builtin import build_tiny_llama
-
-        model_dir = str(build_tiny_llama(tempfile.mkdtemp(prefix="selfspec-bench-")))
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    model = load_base(model_dir, "none", device).eval()
-    tokenizer = load_tokenizer(resolve_model_source(model_dir))
-    tasks = load_suite(args.suite)
-    common = dict(shots=tuple(args.shots), demo_seeds=tuple(args.demo_seeds), max_new_tokens=args.max_new_tokens)
-    batched = EvalSettings(**common, max_length=args.max_length, batch_size=args.batch_size)  # type: ignore[arg-type]
-    loop = EvalSettings(**common, max_length=args.max_length, batch_size=1)  # type: ignore[arg-type]
-    _timed(model, tokenizer, tasks[:1], EvalSettings(max_new_tokens=2, max_length=args.max_length))  # warm-up
-    loop_s, loop_tokens, loop_preds = _timed(model, tokenizer, tasks, loop)
-    batch_s, batch_tokens, batch_preds = _timed(model, tokenizer, tasks, batched)
-    n = len(batch_preds)
-    same = sum(a == b for a, b in zip(batch_preds, loop_preds, strict=True))
-    print(f"model {model_dir} on {device}; suite {args.suite}: {n} prompts, shots {args.shots}")
-    for name, seconds, tokens in (
-        ("one at a time", loop_s, loop_tokens),
-        (f"batched ({args.batch_size})", batch_s, batch_tokens),
-    ):
-        print(f"{name:>14}: {n / seconds:8.2f} prompts/s  {tokens / seconds:9.1f} new tokens/s  ({seconds:.1f} s)")
-    print(f"identical predictions: {same}/{n} (padding can change greedy ties in low precision)")
-    record = {
-        "benchmark": "evaluation",
-        "prompts": n,
-        "loop_prompts_per_s": round(n / loop_s, 3),
-        "batched_prompts_per_s": round(n / batch_s, 3),
-        "batch_size": args.batch_size,
-        "device": str(device),
-        "ratio": round(loop_s / batch_s, 3),
-    }
+    load_before = os.getloadavg()
+    model, tokenizer, dtype = load_model(args.model, args.precision, args.threads)
+    suite = args.suite or str(pubmedqa_suite(args.items, Path(tempfile.mkdtemp(prefix="selfspec-bench-"))))
+    tasks = load_suite(suite)
+    common = {"shots": tuple(args.shots), "demo_seeds": tuple(args.demo_seeds), "max_length": args.max_length}
+    batched = EvalSettings(**common, max_new_tokens=args.max_new_tokens, batch_size=args.batch_size)  # type: ignore[arg-type]
+    loop = EvalSettings(**common, max_new_tokens=args.max_new_tokens, batch_size=1)  # type: ignore[arg-type]
+    prompts = [i.prompt for i in build_prompts(tasks, ALPACA, tokenizer, batched, context_budget(model, batched))]
+    evaluate_suite(model, tokenizer, tasks[:1], ALPACA, EvalSettings(max_new_tokens=2, max_length=args.max_length))
+    best = alternate(
+        {
+            "forward": lambda: forward_pass(model, tokenizer, prompts, args.batch_size),
+            f"batched ({args.batch_size})": lambda: evaluate_suite(model, tokenizer, tasks, ALPACA, batched),
+            "one at a time": lambda: evaluate_suite(model, tokenizer, tasks, ALPACA, loop),
+        },
+        args.repeats,
+    )
+    fwd, bat, one = (best[k] for k in ("forward", f"batched ({args.batch_size})", "one at a time"))
+    result: SuiteResult = bat.result
+    prompt_tokens = fwd.result
+    achieved, forward = (prompt_tokens + result.new_tokens) / bat.seconds, prompt_tokens / fwd.seconds
+    same = sum(a == b for a, b in zip(result.predictions, one.result.predictions, strict=True))
+    rows = summarise(result.sets)
+    f1 = 100 * next((r for r in rows if r.task == "macro"), rows[0]).mean("f1")  # in points
+    n = len(prompts)
+    print(f"model {args.model} ({dtype}); suite {suite}: {n} prompts, {prompt_tokens} prompt tokens")
+    print(f"plain forward: {forward:.0f} tok/s ({fwd.seconds:.2f} s)")
+    for name, best_pass in ((f"batched ({args.batch_size})", bat), ("one at a time", one)):
+        seconds, tokens = best_pass.seconds, prompt_tokens + best_pass.result.new_tokens
+        print(f"{name:>14}: {n / seconds:.2f} prompts/s, {tokens / seconds:.0f} tok/s ({seconds:.2f} s)")
+    print(f"identical predictions batched vs one at a time: {same}/{n}; macro F1 {f1:.1f}")
+    record = {"benchmark": "evaluation", "model": args.model, "dtype": str(dtype).removeprefix("torch.")}
+    record |= {"ratio": round(achieved / forward, 3), "batched_vs_loop": round(one.seconds / bat.seconds, 3)}
+    record |= {"tokens_per_s": round(achieved, 1), "forward_tokens_per_s": round(forward, 1), "prompts": n}
+    record |= {"prompt_tokens": prompt_tokens, "new_tokens": result.new_tokens, "f1": round(f1, 1)}
+    record |= {"batch_size": args.batch_size, "threads": torch.get_num_threads(), "load": load_text(load_before)}
+    print(f"load average {record['load']}")
     print(json.dumps(record))
 
 

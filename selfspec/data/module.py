@@ -64,6 +64,7 @@ class SelfSpecDataModule(L.LightningDataModule):
         retrieval_corpus: str | None = None,
         eval_files: list[str] | None = None,
         generation_batch_size: int = 16,
+        generation_precision: str = "auto",
     ) -> None:
         """Training data for one specialisation run.
 
@@ -101,6 +102,10 @@ class SelfSpecDataModule(L.LightningDataModule):
                 sharing a word n-gram (``filters.ngram``) with them are dropped (no leakage).
             generation_batch_size: Prompts per generate call (halved on CUDA out-of-memory). Part
                 of the data fingerprint: batch composition changes the logits numerically.
+            generation_precision: dtype of the unquantised generation model: ``auto`` (bfloat16 on
+                GPUs and CPUs with native bf16, avx512_bf16/amx_bf16; float32 elsewhere, where
+                emulated bf16 is slower), ``float32`` or ``bfloat16``. A dtype other than float32
+                enters the data fingerprint.
         """
         super().__init__()
         if not 0.0 <= val_fraction < 1.0:
@@ -141,6 +146,7 @@ class SelfSpecDataModule(L.LightningDataModule):
             tuple(eval_files or ()),
             generation_batch_size,
             trust_remote_code,
+            generation_precision,
         )
         self.train_examples: list[TokenizedExample] = []
         self.val_examples: list[TokenizedExample] = []

@@ -21,6 +21,7 @@ from selfspec.evaluation.metrics import ExactMatch, RougeL, Scores, TokenF1
 from selfspec.evaluation.prompting import PromptItem, TokenizerText, task_prompts
 from selfspec.evaluation.tasks import Task
 from selfspec.generation.generator import BatchGenerator, SamplingSettings
+from selfspec.modeling.threads import auto_threads
 from selfspec.prompts import PromptTemplate
 
 log = logging.getLogger(__name__)
@@ -120,7 +121,8 @@ def evaluate_suite(
     """Generate greedily for every prompt of this process's ``shard`` (rank, world size) and score."""
     items = build_prompts(tasks, template, tokenizer, settings, context_budget(model, settings))
     mine = items[shard[0] :: shard[1]]
-    generator = BatchGenerator(model, tokenizer, settings.batch_size)
+    threads = auto_threads() if model_device(model).type == "cpu" else None  # cores other processes leave free
+    generator = BatchGenerator(model, tokenizer, settings.batch_size, threads=threads)
     sampling = SamplingSettings(max_new_tokens=settings.max_new_tokens, do_sample=False, stop=STOP_STRINGS)
     with tqdm(total=len(mine), desc="evaluation", unit="prompt", disable=shard[0] != 0) as bar:
         generations = generator.generate([i.prompt for i in mine], sampling, on_batch=bar.update)

@@ -19,6 +19,7 @@ from transformers import LogitsProcessorList, StoppingCriteria, StoppingCriteria
 
 from selfspec import stopping
 from selfspec.generation.sampling import SeededSampler
+from selfspec.modeling.threads import torch_threads
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +77,8 @@ class BatchGenerator:
         batch_size: Prompts per ``generate`` call (halved on CUDA out-of-memory).
         extra_processors: Optional factory giving logits processors for a batch's item indices
             (used for contrastive decoding).
+        threads: Intra-op threads while generating (restored after); None leaves torch's setting.
+            ``selfspec.modeling.threads.auto_threads`` gives the cores other processes leave free.
     """
 
     def __init__(
@@ -84,6 +87,7 @@ class BatchGenerator:
         tokenizer: Any,
         batch_size: int = 16,
         extra_processors: ProcessorFactory | None = None,
+        threads: int | None = None,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
@@ -91,6 +95,7 @@ class BatchGenerator:
         self.tokenizer = tokenizer
         self.batch_size = batch_size
         self.extra_processors = extra_processors
+        self.threads = threads
         self.new_tokens = 0
         self.seconds = 0.0
 
@@ -110,12 +115,14 @@ class BatchGenerator:
             raise ValueError("sampling needs one seed per prompt")
         encoded = [self.tokenizer(p)["input_ids"] for p in prompts]
         results: list[Generation | None] = [None] * len(prompts)
-        for batch in length_buckets([len(e) for e in encoded], self.batch_size):
-            stopping.check()  # SIGTERM/Ctrl-C: finished batches are the caller's to keep
-            for index, generation in zip(batch, self._generate_adaptive(batch, encoded, sampling, seeds), strict=True):
-                results[index] = generation
-            if on_batch is not None:
-                on_batch(len(batch))
+        with torch_threads(self.threads):
+            for batch in length_buckets([len(e) for e in encoded], self.batch_size):
+                stopping.check()  # SIGTERM/Ctrl-C: finished batches are the caller's to keep
+                generations = self._generate_adaptive(batch, encoded, sampling, seeds)
+                for index, generation in zip(batch, generations, strict=True):
+                    results[index] = generation
+                if on_batch is not None:
+                    on_batch(len(batch))
         return [r for r in results if r is not None]
 
     def _generate_adaptive(

@@ -5,7 +5,8 @@ a regeneration round (new ``response_adapter``) reuses the cached instructions a
 responses. Every output-changing setting enters a fingerprint; files enter by content hash, and so
 does a local (or built-in) base model directory (see ``model_id``; a Hub id enters as its name).
 The batch size enters too: batch composition changes the logits numerically (left padding, other
-kernel shapes), which can flip a greedy or sampled token; only the device is left out.
+kernel shapes), which can flip a greedy or sampled token; so does the dtype when it is not float32
+(bfloat16, chosen automatically where the hardware has it); only the device is left out.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from selfspec.errors import ConfigError
 from selfspec.generation.brainstorm import render_brainstorm_prompt
 from selfspec.generation.cache import content_hash, fingerprint
@@ -24,6 +27,7 @@ from selfspec.generation.filters import FilterSettings, ngrams
 from selfspec.generation.model_id import model_identity
 from selfspec.generation.responses import SEPARATOR
 from selfspec.generation.settings import BrainstormSettings, ResponseSettings
+from selfspec.modeling.precision import PRECISIONS, default_device, inference_dtype
 from selfspec.seeds import Seed, load_seeds
 
 # Bump when the prompt layout, the shard format or what a stage keeps changes.
@@ -49,8 +53,11 @@ class GenerationPlan:
     eval_files: tuple[str, ...] = ()
     batch_size: int = 16
     trust_remote_code: bool = False
+    precision: str = "auto"
 
     def __post_init__(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"--data.generation_precision must be one of {list(PRECISIONS)}, got {self.precision!r}")
         if self.brainstorm.grounding_passages and not self.retrieval_corpus:
             raise ConfigError(
                 f"--data.brainstorm.grounding_passages={self.brainstorm.grounding_passages} draws passages from "
@@ -82,6 +89,11 @@ class GenerationPlan:
         return model_identity(self.base_model)
 
     @cached_property
+    def dtype(self) -> torch.dtype:
+        """The dtype the unquantised generation model runs in (bf16 where the hardware has it; see ``precision``)."""
+        return inference_dtype(default_device(), self.precision)
+
+    @cached_property
     def eval_ngrams(self) -> set[tuple[str, ...]]:
         grams: set[tuple[str, ...]] = set()
         for path in self.eval_files:
@@ -98,6 +110,7 @@ class GenerationPlan:
             "seeds": content_hash(self.seeds_path),
             "model": self.model_identity,
             "batch_size": self.batch_size,
+            **self._dtype_key(),
             "brainstorm_template": render_brainstorm_prompt(self.prompts.brainstorm_preamble, []),
             "brainstorm": asdict(self.brainstorm),
             "filters": asdict(self.filters),
@@ -116,6 +129,12 @@ class GenerationPlan:
             "response_adapter": adapter_identity(adapter) if adapter else None,
             "retrieval_corpus": content_hash(self.retrieval_corpus) if self.retrieval_corpus else None,
         }
+
+    def _dtype_key(self) -> dict[str, str]:
+        # bfloat16 writes other tokens than float32. float32 (the only CPU dtype before bf16 was
+        # chosen) stays out of the key, so data generated before keeps its fingerprint.
+        name = str(self.dtype).removeprefix("torch.")
+        return {} if name == "float32" else {"dtype": name}
 
     @property
     def grounding(self) -> bool:

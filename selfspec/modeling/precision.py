@@ -1,0 +1,85 @@
+"""Which dtype an unquantised model runs in to generate and evaluate: bfloat16 where the hardware has it.
+
+bfloat16 halves the bytes every matrix product reads, and on a 135M model the CPU is bound by
+exactly that: SmolLM2's plain forward ran 629 tokens/s in float32 and 1,763 in bfloat16 on an EPYC
+with ``avx512_bf16``. Without native bf16 instructions (AVX2 only) PyTorch emulates bf16 through
+float32 conversions and it is slower than float32 (measured in ``benchmarks/generation.py``), so
+``auto`` picks float32 there. The choice is a pure function of the precision asked for, the device
+and the CPU's flags (tested as a table); ``inference_dtype`` logs it once, with the reason.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Literal
+
+import torch
+
+log = logging.getLogger(__name__)
+
+Precision = Literal["auto", "float32", "bfloat16"]
+PRECISIONS: tuple[str, ...] = ("auto", "float32", "bfloat16")
+NATIVE_BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})  # /proc/cpuinfo names of bf16 dot-product units
+
+
+@dataclass(frozen=True)
+class DtypeChoice:
+    """The dtype chosen and why, in words for the log line."""
+
+    dtype: torch.dtype
+    reason: str
+
+
+def choose_dtype(precision: str, device_type: str, cpu_flags: frozenset[str], cuda_bf16: bool) -> DtypeChoice:
+    """The inference dtype for ``precision`` on ``device_type`` (``cpu``/``cuda``/...), given the CPU's flags."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {list(PRECISIONS)}, got {precision!r}")
+    if precision != "auto":
+        return DtypeChoice(getattr(torch, precision), f"{precision} as asked")
+    if device_type == "cuda":
+        if cuda_bf16:
+            return DtypeChoice(torch.bfloat16, "the GPU supports bfloat16")
+        return DtypeChoice(torch.float32, "the GPU lacks bfloat16")
+    if device_type != "cpu":
+        return DtypeChoice(torch.float32, f"bfloat16 is not chosen automatically on {device_type}")
+    native = sorted(NATIVE_BF16_FLAGS & cpu_flags)
+    if native:
+        return DtypeChoice(torch.bfloat16, f"the CPU has native bfloat16 ({', '.join(native)})")
+    return DtypeChoice(
+        torch.float32, "the CPU has no native bfloat16 (no avx512_bf16/amx_bf16; emulated bf16 is slower)"
+    )
+
+
+@cache
+def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> frozenset[str]:
+    """The CPU's feature flags (Linux); empty where ``/proc/cpuinfo`` cannot be read."""
+    try:
+        text = cpuinfo.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return frozenset()
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("flags", "Features"):
+            return frozenset(value.split())
+    return frozenset()
+
+
+def default_device() -> torch.device:
+    """CUDA when there is one, else the CPU: where generation and evaluation run by default."""
+    return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
+
+
+def inference_dtype(device: torch.device, precision: str = "auto") -> torch.dtype:
+    """``choose_dtype`` for this machine, announced in one log line."""
+    cuda_bf16 = device.type == "cuda" and torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    choice = choose_dtype(precision, device.type, cpu_flags(), cuda_bf16)
+    _announce(device.type, str(choice.dtype).removeprefix("torch."), choice.reason)
+    return choice.dtype
+
+
+@cache  # one line per (device, dtype, reason) in a process, however many models load
+def _announce(device_type: str, dtype: str, reason: str) -> None:
+    log.info("generation/evaluation run in %s on %s: %s", dtype, device_type, reason)
