@@ -44,7 +44,10 @@ def test_builtin_model_is_built_once_and_cached() -> None:
 @pytest.mark.parametrize(
     ("base_model", "message"),
     [
-        ("builtin:nope", r"base_model 'builtin:nope' is unknown; built-in models: \['tiny-llama', 'tiny-world'\]"),
+        (
+            "builtin:nope",
+            r"base_model 'builtin:nope' is unknown; built-in models: \['smollm2-135m', 'tiny-llama', 'tiny-world'\]",
+        ),
         ("./models/missing", r"base_model './models/missing': no such directory"),
         ("/abs/models/missing", r"no such directory"),
         ("org/name/extra", r"no such directory"),

