@@ -132,6 +132,8 @@ def train_bpe_tokenizer(texts: Iterable[str], vocab_size: int, min_frequency: in
 
 
 BUILDERS: dict[str, Callable[[Path], Path]] = {"tiny-llama": build_tiny_llama}
+
+
 def ensure_builtin(name: str) -> Path:
     """The directory of built-in model ``name``, building (or converting) it atomically on first use."""
     from selfspec.modeling.wheel_models import WHEEL_MODELS, ensure_wheel_model
