@@ -30,7 +30,7 @@ from selfspec.evaluation.runner import EvalSettings, SuiteResult, evaluate_suite
 from selfspec.evaluation.suite import load_suite
 from selfspec.evaluation.tasks import Task
 from selfspec.io import atomic_write_text
-from selfspec.prompts import get_template
+from selfspec.prompts import CHAT, chat_template, get_template
 
 log = logging.getLogger("selfspec")
 
@@ -51,7 +51,8 @@ class DomainEvaluation(L.Callback):
         Args:
             suite: YAML suite file: a list of tasks (name, kind, path or dataset, fields).
             settings: Shots, demonstration seeds, answer and context lengths, batch size.
-            template: Prompt template to evaluate with; None uses ``--data.template``.
+            template: Prompt template to evaluate with; None uses ``--data.template``; ``chat`` is the
+                model's own chat template (its tokenizer's), the fair baseline of an instruction-tuned base.
             template_override: Evaluate even when the adapter or checkpoint was trained with
                 another template (otherwise that is an error).
             compare_with: ``eval.json`` files of earlier runs (e.g. the base model) drawn beside
@@ -125,7 +126,8 @@ class DomainEvaluation(L.Callback):
         self._evaluate(trainer, pl_module, "test")
 
     def _evaluate(self, trainer: L.Trainer, pl_module: L.LightningModule, prefix: str) -> None:
-        template = get_template(self._template_name(trainer))
+        name = self._template_name(trainer)
+        template = chat_template(self._load_tokenizer(pl_module)) if name == CHAT else get_template(name)
         shard = (trainer.global_rank, trainer.world_size)
         model = getattr(pl_module, "model", None)  # SpecialistModule holds the PEFT model here
         model = pl_module if model is None else model

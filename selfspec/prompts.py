@@ -1,12 +1,15 @@
 """Prompt templates: pure text in, text out.
 
 The Alpaca template is what selfspec trains and evaluates with (METHOD step 6). The template's
-name is saved with every adapter so evaluation can refuse a mismatched one.
+name is saved with every adapter so evaluation can refuse a mismatched one. ``chat`` (evaluation
+only) is the model's own chat template, built from its tokenizer: the fair 0-shot baseline of an
+instruction-tuned base that never saw the Alpaca format.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 ALPACA_WITH_INPUT = (
     "Below is an instruction that describes a task, paired with an input that provides further "
@@ -42,6 +45,32 @@ class PromptTemplate:
 
 ALPACA = PromptTemplate("alpaca", ALPACA_WITH_INPUT, ALPACA_NO_INPUT)
 TEMPLATES = {ALPACA.name: ALPACA}
+
+
+CHAT = "chat"
+_SLOTS = ("\x00INSTRUCTION\x00", "\x00INPUT\x00")
+
+
+def chat_template(tokenizer: Any) -> PromptTemplate:
+    """The model's own chat template (``tokenizer.apply_chat_template``) as a ``PromptTemplate``.
+
+    One user turn holds the instruction (then a blank line and the input, when there is one) and
+    the prompt ends with the assistant's turn opened, as the model saw in its instruction tuning.
+    The tokenizer renders the turn once with placeholders, so rendering stays pure text.
+    """
+    if not getattr(tokenizer, "chat_template", None):
+        from selfspec.errors import ConfigError
+
+        raise ConfigError("template 'chat': the tokenizer has no chat template; evaluate with 'alpaca'")
+
+    def render(content: str) -> str:
+        text = tokenizer.apply_chat_template(
+            [{"role": "user", "content": content}], tokenize=False, add_generation_prompt=True
+        )
+        text = str(text).replace("{", "{{").replace("}", "}}")
+        return text.replace(_SLOTS[0], "{instruction}").replace(_SLOTS[1], "{input}")
+
+    return PromptTemplate(CHAT, render(f"{_SLOTS[0]}\n\n{_SLOTS[1]}"), render(_SLOTS[0]))
 
 
 def get_template(name: str) -> PromptTemplate:

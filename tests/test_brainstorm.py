@@ -72,6 +72,46 @@ def test_parse_continuation(
     assert (parsed.items, parsed.unparsed, parsed.truncated) == (items, unparsed, truncated)
 
 
+@pytest.mark.parametrize(
+    ("chunk", "expected"),
+    [
+        # junk seen from SmolLM2-135M (issue 14): another field's line ends the input
+        (
+            " Name the disease.\n3. Input: The patient had asthma.\n4. Output: asthma",
+            Candidate("Name the disease.", "The patient had asthma."),
+        ),
+        (
+            " Name the disease.\n3. Input: Asthma flared.\n5. Input: Fever rose.",
+            Candidate("Name the disease.", "Asthma flared."),
+        ),
+        (
+            " Name the disease.\n3. Input: Asthma flared.\nResponse: asthma",
+            Candidate("Name the disease.", "Asthma flared."),
+        ),
+        # whatever follows <noinput> is not an input
+        (" Define apoptosis.\n3. Input: <noinput> Apoptosis is cell death.", Candidate("Define apoptosis.", "")),
+        (" Define apoptosis.\n3. Input: <noinput>\nAnd another:", Candidate("Define apoptosis.", "")),
+        # chatter after a blank line, or a short last line ending in ':', is dropped
+        (" Name a gene.\n3. Input: BRCA1 is mutated.\n\nAnd another:", Candidate("Name a gene.", "BRCA1 is mutated.")),
+        (" Name a gene.\n3. Input: BRCA1 is mutated.\nAnd another:", Candidate("Name a gene.", "BRCA1 is mutated.")),
+        (
+            " Name a gene.\n3. Input: BRCA1 is mutated.\n\nHere are more tasks you could try.",
+            Candidate("Name a gene.", "BRCA1 is mutated."),
+        ),
+        # an Output line written before the input ends the instruction
+        (" Name a gene.\n3. Output: BRCA1\n3. Input: <noinput>", Candidate("Name a gene.", "")),
+        # a real multi-line input, and a long last line ending in ':', are kept
+        (" Read.\n3. Input: line one\nline two", Candidate("Read.", "line one\nline two")),
+        (
+            " Read.\n3. Input: Dose was raised.\nThe trial compared three arms of patients treated with:",
+            Candidate("Read.", "Dose was raised.\nThe trial compared three arms of patients treated with:"),
+        ),
+    ],
+)
+def test_parse_item_drops_small_model_junk(chunk: str, expected: Candidate) -> None:
+    assert parse_item(chunk) == expected
+
+
 @pytest.mark.parametrize("junk", ["\x00\x01", "Instruction: Input:", "1. Instruction:\n1. Input:", "🙂" * 50, "\n\n\n"])
 def test_parser_never_raises(junk: str) -> None:
     for limit in (True, False):
@@ -120,7 +160,7 @@ def test_grounded_prompt_puts_numbered_passages_before_the_seed_tasks() -> None:
 def test_grounding_without_a_corpus_is_a_config_error_naming_both_flags() -> None:
     grounded = BrainstormSettings(grounding_passages=2)
     with pytest.raises(ConfigError, match=r"grounding_passages=2 .*--data\.retrieval_corpus"):
-        GenerationPlan(Path("seeds.jsonl"), "builtin:tiny-world", brainstorm=grounded)
+        GenerationPlan(Path("seeds.jsonl"), "builtin:tiny-llama", brainstorm=grounded)
     with pytest.raises(ConfigError, match="grounding_passages must be >= 0"):
         BrainstormSettings(grounding_passages=-1).check()
     plan = GenerationPlan(Path("seeds.jsonl"), "m", brainstorm=grounded, retrieval_corpus="corpus.jsonl")

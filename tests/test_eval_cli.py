@@ -47,10 +47,11 @@ def test_validate_scores_the_base_model_and_writes_the_report(
     report = json.loads((run / "eval.json").read_text())
     assert report["meta"]["label"] == "base" and report["meta"]["template"] == "alpaca"
     rows = {(r["task"], r["shots"]): r for r in report["rows"]}
-    assert rows[("yesno", 0)]["n"] == 12 and rows[("yesno", 2)]["n"] == 10 and len(rows[("yesno", 2)]["f1"]) == 2
-    assert rows[("summary", 0)]["truncated"] == 1 and rows[("macro", 0)]["n"] == 30
+    # 0-shot and 2-shot score the same records (demonstrations come from the held-apart pool)
+    assert rows[("yesno", 0)]["n"] == 9 and rows[("yesno", 2)]["n"] == 9 and len(rows[("yesno", 2)]["f1"]) == 2
+    assert rows[("summary", 0)]["truncated"] == 1 and rows[("macro", 0)]["n"] == 21
     predictions = (run / "eval_predictions.jsonl").read_text().splitlines()
-    assert len(predictions) == 30 + 2 * 24
+    assert len(predictions) == 3 * 21
     header = (run / "metrics.csv").read_text().splitlines()[0].split(",")
     assert {"val/f1", "val/yesno/f1", "val/2shot/f1", "val/2shot/f1_sd", "val/summary/rouge_l", "val/loss"} <= set(
         header
@@ -122,15 +123,17 @@ def test_no_held_out_examples_is_an_error_not_a_silent_skip(
     )
 
 
-def test_k_shot_on_a_task_too_small_is_refused_up_front(
+def test_k_shot_on_a_task_without_enough_demonstrations_is_refused_up_front(
     tmp_path: Path, tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.chdir(tmp_path)
     (tmp_path / "t.jsonl").write_text('{"instruction": "q", "answers": "a"}\n{"instruction": "r", "answers": "b"}\n')
     suite = tmp_path / "suite.yaml"
-    suite.write_text("- {name: small, kind: label, path: t.jsonl}\n")
+    suite.write_text("- {name: small, kind: label, path: t.jsonl, demos: 1}\n")
     args = ["validate", "--config", str(_config(tmp_path, suite=suite)), "--model.base_model", str(tiny_model_dir)]
     assert run_cli(args) == 2
     assert capsys.readouterr().err.strip().splitlines()[-1] == (
-        "error: task 'small' has 2 records; 2-shot evaluation needs at least 3 (lower shots in the evaluation settings)"
+        "error: task 'small': 2-shot evaluation needs 2 demonstrations but its pool "
+        f"(first 1 of {tmp_path / 't.jsonl'}) holds 1; give the task `demos: <file>` or "
+        "`demos: <N records to hold apart>` in the suite, or lower shots"
     )

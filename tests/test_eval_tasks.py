@@ -16,14 +16,49 @@ EXAMPLE_SUITE = REPO / "data" / "eval" / "example" / "suite.yaml"
 
 def test_example_suite_loads_every_task() -> None:
     tasks = load_suite(EXAMPLE_SUITE)
-    assert [(t.name, t.kind, len(t.records)) for t in tasks] == [
-        ("yesno", "label", 12),
-        ("ner", "extraction", 10),
-        ("summary", "free_text", 8),
+    # `demos: 3`: the first 3 records of each file are the demonstration pool, the rest are scored
+    assert [(t.name, t.kind, len(t.demos), len(t.records)) for t in tasks] == [
+        ("yesno", "label", 3, 9),
+        ("ner", "extraction", 3, 7),
+        ("summary", "free_text", 3, 5),
     ]
-    ner = tasks[1].records[0]
+    ner = tasks[1].demos[0]
     assert ner.instruction.startswith("List the chemicals")  # the task-level instruction fills records
     assert ner.answers == ("rheumatoid arthritis, methotrexate, folic acid",) and ner.id == "ner1"
+    assert tasks[1].records[0].id == "ner4" and tasks[0].labels == ("yes", "no")
+
+
+def test_demonstration_pool_from_a_file_and_explicit_labels(tmp_path: Path) -> None:
+    row = {"instruction": "Q?", "input": "ctx", "answers": ["Yes"]}
+    (tmp_path / "t.jsonl").write_text(json.dumps(row) + "\n" + json.dumps({**row, "answers": ["no"]}) + "\n")
+    (tmp_path / "d.jsonl").write_text(json.dumps({**row, "answers": ["maybe"]}) + "\n")
+    suite = tmp_path / "suite.yaml"
+    suite.write_text('- {name: t, kind: label, path: t.jsonl, demos: d.jsonl, labels: ["yes", "no", "maybe"]}\n')
+    (task,) = load_suite(suite)
+    assert (len(task.records), len(task.demos), task.labels) == (2, 1, ("yes", "no", "maybe"))
+    assert task.demo_source == str(tmp_path / "d.jsonl")
+
+
+@pytest.mark.parametrize(
+    ("entry", "problem"),
+    [
+        ("demos: 0", "demos: expected a JSON Lines file or a number of records to hold apart, got 0"),
+        ("demos: 2", "demos: holding apart 2 records leaves none to score"),
+        ("demos: missing.jsonl", "demos: cannot read"),
+        ('labels: ["yes"]', "labels: record 'line-2' answers 'no', not one of ['yes']"),
+        ("labels: [yes, no]", "labels: expected a non-empty list of strings (YAML reads yes/no as booleans: quote"),
+        ("labels: []", "labels: expected a non-empty list of strings"),
+    ],
+)
+def test_bad_demos_and_labels_name_the_suite_line(tmp_path: Path, entry: str, problem: str) -> None:
+    (tmp_path / "t.jsonl").write_text(
+        '{"instruction": "Q?", "answers": "yes"}\n{"instruction": "R?", "answers": "no"}\n'
+    )
+    suite = tmp_path / "suite.yaml"
+    suite.write_text(f"- name: t\n  kind: label\n  path: t.jsonl\n  {entry}\n")
+    with pytest.raises(TaskFileError) as err:
+        load_suite(suite)
+    assert problem in str(err.value) and f"{suite}:" in str(err.value)
 
 
 def test_task_records_accept_strings_lists_and_default_ids() -> None:

@@ -46,7 +46,7 @@ def test_builtin_model_is_built_once_and_cached() -> None:
     [
         (
             "builtin:nope",
-            r"base_model 'builtin:nope' is unknown; built-in models: \['smollm2-135m', 'tiny-llama', 'tiny-world'\]",
+            r"base_model 'builtin:nope' is unknown; built-in models: \['smollm2-135m', 'tiny-llama'\]",
         ),
         ("./models/missing", r"base_model './models/missing': no such directory"),
         ("/abs/models/missing", r"no such directory"),

@@ -32,6 +32,9 @@ def test_wheel_maps_callbacks_into_selfspec_namespace(tmp_path: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     assert "selfspec/callbacks/summary.py" in names and "selfspec/assets/tiny_corpus.txt" in names
     assert not [n for n in names if n.startswith("callbacks/")]
+    # no model weights and no tiny world in the package (builtin models are built or converted on first use)
+    assert not [n for n in names if "world" in n or n.endswith((".safetensors", ".bin", ".gguf"))]
+    assert wheel.stat().st_size < 1_000_000
     top_level = next(n for n in names if n.endswith("top_level.txt"))
     assert zipfile.ZipFile(wheel).read(top_level).decode().split() == ["selfspec"]
 

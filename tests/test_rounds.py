@@ -10,7 +10,7 @@ from selfspec.errors import ConfigError
 from selfspec.evaluation.runner import EvalSettings
 from selfspec.rounds.cli import parse
 from selfspec.rounds.lineage import open_lineage
-from selfspec.rounds.report import column_from_report, format_table, summary_json
+from selfspec.rounds.report import column_from_report, format_table, gains, summary_json
 from selfspec.rounds.settings import RoundsSettings
 from selfspec.rounds.steps import eval_step_config, fit_step_config, plan_steps
 
@@ -85,6 +85,24 @@ def test_eval_step_scores_the_adapter_without_generating(tmp_path: Path) -> None
     assert config["model"]["adapter"] == "r1/adapter"
     assert config["data"]["num_instructions"] == 0 and config["data"]["response_adapter"] is None
     assert config["data"]["val_fraction"] > 0  # Lightning skips validation (and the suite) without held-out data
+
+
+def test_base_chat_adds_one_base_evaluation_through_the_chat_template(tmp_path: Path) -> None:
+    keys = [s.key for s in plan_steps(1, seeds_only=False, base_chat=True)]
+    assert keys == ["round_0/eval", "base_chat/eval", "round_1/fit", "round_1/eval"]
+    config = eval_step_config(FIT, tmp_path, None, "suite.yaml", EvalSettings(), "base (chat template)", "chat")
+    assert config["trainer"]["callbacks"][0]["init_args"]["template"] == "chat"
+
+
+def test_gains_are_measured_against_the_better_zero_shot_base() -> None:
+    def column(name: str, overall: float) -> tuple[str, dict[str, float]]:
+        return name, {"overall": overall}
+
+    columns = [column("base_0shot", 10.0), column("base_5shot", 40.0), column("base_0shot_chat", 25.0)]
+    columns += [column("round_1", 36.0), column("seeds_only", 20.0)]
+    assert gains(columns) == {"best_base_0shot": 25.0, "gain_round_1": 11.0, "gain_seeds_only": -5.0}
+    table = format_table(columns, "t")
+    assert "Best base 0-shot (Alpaca or chat template): 25.0; gains over it: round_1 +11.0" in table
 
 
 def _report(rows: list[tuple[str, int, float]]) -> dict:

@@ -3,10 +3,13 @@
 Each metric is the mean over examples of a per-example score that is the *max over gold answers*
 (see ``expand_golds``). The states are two sums (score, count) reduced with ``sum``, so the value
 computed after a distributed evaluation equals the value of one process that saw every example.
+A ``label`` task is scored differently (``LabelScores``): each prediction is mapped to one of the
+task's labels or to none, then accuracy and macro-F1 over the labels (PubMedQA's official metrics).
 """
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -105,3 +108,88 @@ class RougeL(_MeanBestScore):
     """Mean ROUGE-L F-measure (torchmetrics' implementation), max over gold answers."""
 
     score_fn = staticmethod(rouge_l)
+
+
+# -- label tasks: the prediction is mapped to one label (or none), then accuracy and macro-F1 -------------
+
+
+def map_label(prediction: str, labels: Sequence[str]) -> str | None:
+    """The one label ``prediction`` gives, or None (no label, or several: a hedge such as "Yes, no, or maybe.").
+
+    The first sentence decides when it names labels; otherwise the whole text. A label counts when
+    its normalised words occur as whole words in the normalised text.
+    """
+    first = re.split(r"[.\n!?;]", prediction.strip(), maxsplit=1)[0]
+    for text in (first, prediction):
+        found = [label for label in labels if _has_words(normalize_answer(text), normalize_answer(label))]
+        if found:
+            return found[0] if len(found) == 1 else None
+    return None
+
+
+def _has_words(text: str, words: str) -> bool:
+    return bool(words) and f" {words} " in f" {text} "
+
+
+def label_scores(gold: Sequence[str], predicted: Sequence[str | None], labels: Sequence[str]) -> tuple[float, float]:
+    """``(accuracy, macro-F1)`` over ``labels``, as PubMedQA's evaluation computes them (scikit-learn's
+    macro average over the labels that occur as gold or prediction; an unmapped prediction is simply wrong)."""
+    tp, fp, fn = _confusion(gold, predicted, labels)
+    return _accuracy_and_macro(tp, fp, fn, len(gold))
+
+
+def _confusion(
+    gold: Sequence[str], predicted: Sequence[str | None], labels: Sequence[str]
+) -> tuple[list[int], list[int], list[int]]:
+    index = {normalize_answer(label): i for i, label in enumerate(labels)}
+    tp, fp, fn = [0] * len(labels), [0] * len(labels), [0] * len(labels)
+    for g, p in zip(gold, predicted, strict=True):
+        gi = index.get(normalize_answer(g))
+        pi = None if p is None else index.get(normalize_answer(p))
+        if gi is not None and gi == pi:
+            tp[gi] += 1
+            continue
+        if gi is not None:
+            fn[gi] += 1
+        if pi is not None:
+            fp[pi] += 1
+    return tp, fp, fn
+
+
+def _accuracy_and_macro(tp: Sequence[int], fp: Sequence[int], fn: Sequence[int], n: int) -> tuple[float, float]:
+    seen = [(t, f, m) for t, f, m in zip(tp, fp, fn, strict=True) if t + f + m]
+    macro = sum(2 * t / (2 * t + f + m) for t, f, m in seen) / len(seen) if seen else 0.0
+    return (sum(tp) / n if n else 0.0), macro
+
+
+class LabelScores(Metric):
+    """Accuracy and macro-F1 of label predictions; the confusion counts are summed across devices."""
+
+    higher_is_better = True
+    full_state_update = False
+    is_differentiable = False
+    tp: torch.Tensor  # per label, int64 [n_labels]
+    fp: torch.Tensor
+    fn: torch.Tensor
+    count: torch.Tensor  # examples, int64 scalar
+
+    def __init__(self, labels: Sequence[str]) -> None:
+        super().__init__()
+        self.labels = tuple(labels)
+        for name in ("tp", "fp", "fn"):
+            self.add_state(name, default=torch.zeros(len(self.labels), dtype=torch.long), dist_reduce_fx="sum")
+        self.add_state("count", default=torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
+
+    def update(self, preds: Sequence[str], answers: Sequence[Sequence[str]]) -> None:
+        """``preds[i]`` (free text, mapped to a label) against the gold label ``answers[i][0]``."""
+        predicted = [map_label(p, self.labels) for p in preds]
+        tp, fp, fn = _confusion([a[0] for a in answers], predicted, self.labels)
+        self.tp = self.tp + torch.tensor(tp, dtype=torch.long, device=self.tp.device)
+        self.fp = self.fp + torch.tensor(fp, dtype=torch.long, device=self.fp.device)
+        self.fn = self.fn + torch.tensor(fn, dtype=torch.long, device=self.fn.device)
+        self.count = self.count + len(preds)
+
+    def compute(self) -> torch.Tensor:
+        """``[accuracy, macro-F1]``."""
+        accuracy, macro = _accuracy_and_macro(self.tp.tolist(), self.fp.tolist(), self.fn.tolist(), int(self.count))
+        return torch.tensor([accuracy, macro], dtype=torch.float64)

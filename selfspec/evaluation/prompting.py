@@ -1,10 +1,12 @@
 """Evaluation prompts: 0-shot and k-shot, fitted to the model's context by cutting inputs only.
 
 A k-shot prompt is k demonstrations (template prompt + gold answer) followed by the query's
-template prompt, which ends with the response slot. When the prompt does not fit the token
-budget, only *input fields* are shortened, all to one common cap in tokens (the longest ones
-lose most); the instruction, demonstrations' answers and the response slot stay whole. Prompts
-so cut are counted, never dropped.
+template prompt, which ends with the response slot. Demonstrations come from the task's own pool
+(``Task.demos``), never from the scored records, so 0-shot and k-shot score the same items. When
+the prompt does not fit the token budget, only *input fields* are shortened: first the
+demonstrations' inputs, to one common cap in tokens (the query stays whole); only when that is
+not enough, every input including the query's. The instruction, the demonstrations' answers and
+the response slot stay whole. Prompts so cut are counted (query cut, demonstrations cut), never dropped.
 """
 
 from __future__ import annotations
@@ -45,7 +47,10 @@ class TokenizerText:
 
 @dataclass(frozen=True)
 class PromptItem:
-    """One prompt to generate from: ``seed`` is the demonstration set's seed (None for 0-shot)."""
+    """One prompt to generate from: ``seed`` is the demonstration set's seed (None for 0-shot).
+
+    ``truncated``: the query's input was cut; ``demos_cut``: demonstration inputs were cut.
+    """
 
     task: str
     kind: str
@@ -54,6 +59,17 @@ class PromptItem:
     record: EvalRecord
     prompt: str
     truncated: bool
+    fits: bool
+    demos_cut: bool = False
+
+
+@dataclass(frozen=True)
+class Fitted:
+    """A prompt within the budget, and what was cut to get there."""
+
+    prompt: str
+    query_cut: bool
+    demos_cut: bool
     fits: bool
 
 
@@ -67,55 +83,93 @@ def render_prompt(
 
 def fit_prompt(
     template: PromptTemplate, demos: Sequence[EvalRecord], query: EvalRecord, text: TokenText, budget: int
-) -> tuple[str, bool, bool]:
-    """The prompt within ``budget`` tokens, cutting inputs to one common cap: ``(prompt, truncated, fits)``.
+) -> Fitted:
+    """The prompt within ``budget`` tokens: demonstration inputs are cut first, the query's last.
 
-    The cap is the largest number of tokens per input that fits (binary search: the prompt's
-    length grows with the cap). ``fits`` is False when even empty inputs overflow, in which case
-    the prompt with empty inputs is returned and the caller reports it.
+    ``fits`` is False when even empty inputs overflow, in which case the prompt with empty inputs
+    is returned and the caller reports it.
     """
     inputs = [r.input for r in (*demos, query)]
     prompt = render_prompt(template, demos, query, inputs)
     if text.count(prompt) <= budget:
-        return prompt, False, True
-    low, high = 0, max(text.count(i) for i in inputs)  # invariant: cap `low` fits or is 0
+        return Fitted(prompt, False, False, True)
+    if demos:  # stage 1: the query's input whole, the demonstrations' cut to a common cap
+        demos_only = _fit_inputs(template, demos, query, text, budget, inputs[:-1], inputs[-1])
+        if demos_only is not None:
+            return Fitted(demos_only, False, True, True)
+    prompt = _fit_inputs(template, demos, query, text, budget, inputs, None) or ""
+    return Fitted(prompt, True, bool(demos), text.count(prompt) <= budget)
+
+
+def _fit_inputs(
+    template: PromptTemplate,
+    demos: Sequence[EvalRecord],
+    query: EvalRecord,
+    text: TokenText,
+    budget: int,
+    cut: Sequence[str],
+    whole: str | None,
+) -> str | None:
+    """Inputs ``cut`` to the largest common cap that fits (``whole``, if given, is the query's, uncut).
+
+    Binary search: the prompt's length grows with the cap. With ``whole`` None the returned prompt
+    may still overflow (cap 0); with ``whole`` given, None says no cap fits.
+    """
+
+    def render(cap: int) -> str:
+        heads = [text.head(i, cap) for i in cut]
+        return render_prompt(template, demos, query, heads if whole is None else [*heads, whole])
+
+    low, high = 0, max(text.count(i) for i in cut)  # invariant: cap `low` fits or is 0
     while low < high:
         cap = (low + high + 1) // 2
-        if text.count(render_prompt(template, demos, query, [text.head(i, cap) for i in inputs])) <= budget:
+        if text.count(render(cap)) <= budget:
             low = cap
         else:
             high = cap - 1
-    prompt = render_prompt(template, demos, query, [text.head(i, low) for i in inputs])
-    return prompt, True, text.count(prompt) <= budget
+    prompt = render(low)
+    return prompt if whole is None or text.count(prompt) <= budget else None
 
 
-def draw_demonstrations(task: Task, shots: int, seed: int) -> tuple[list[int], list[int]]:
-    """Indices of ``shots`` demonstrations drawn from the task's records, and of the records left to score.
+def draw_demonstrations(task: Task, shots: int, seed: int) -> list[EvalRecord]:
+    """``shots`` demonstrations drawn from the task's demonstration pool (never its scored records).
 
-    The draw depends only on the task name, ``shots`` and ``seed``; demonstrations are never scored.
+    The draw depends only on the task name, ``shots`` and ``seed``.
     """
-    n = len(task.records)
-    if shots >= n:
+    n = len(task.demos)
+    if shots > n:
+        where = f"its pool ({task.demo_source}) holds {n}" if n else "it has no demonstration pool"
         raise ConfigError(
-            f"task {task.name!r} has {n} records; {shots}-shot evaluation needs at least {shots + 1} "
-            "(lower shots in the evaluation settings)"
+            f"task {task.name!r}: {shots}-shot evaluation needs {shots} demonstrations but {where}; "
+            "give the task `demos: <file>` or `demos: <N records to hold apart>` in the suite, or lower shots"
         )
-    demos = random.Random(f"{task.name}:{shots}:{seed}").sample(range(n), shots)
-    chosen = set(demos)
-    return demos, [i for i in range(n) if i not in chosen]
+    picked = random.Random(f"{task.name}:{shots}:{seed}").sample(range(n), shots)
+    return [task.demos[i] for i in picked]
 
 
 def task_prompts(
     task: Task, shots: int, seeds: Sequence[int], template: PromptTemplate, text: TokenText, budget: int
 ) -> list[PromptItem]:
-    """Every prompt of one task at one ``shots`` value: one set for 0-shot, one per seed otherwise."""
+    """Every prompt of one task at one ``shots`` value: one set for 0-shot, one per seed otherwise.
+
+    Every set scores all of ``task.records``.
+    """
     items = []
     for seed in seeds if shots else [None]:
-        demo_idx, scored = (
-            draw_demonstrations(task, shots, seed) if seed is not None else ([], range(len(task.records)))
-        )
-        demos = [task.records[i] for i in demo_idx]
-        for i in scored:
-            prompt, truncated, fits = fit_prompt(template, demos, task.records[i], text, budget)
-            items.append(PromptItem(task.name, task.kind, shots, seed, task.records[i], prompt, truncated, fits))
+        demos = draw_demonstrations(task, shots, seed) if seed is not None else []
+        for record in task.records:
+            fitted = fit_prompt(template, demos, record, text, budget)
+            items.append(
+                PromptItem(
+                    task.name,
+                    task.kind,
+                    shots,
+                    seed,
+                    record,
+                    fitted.prompt,
+                    fitted.query_cut,
+                    fitted.fits,
+                    fitted.demos_cut,
+                )
+            )
     return items

@@ -21,7 +21,7 @@ from selfspec.io import atomic_write_bytes, atomic_write_json, atomic_write_text
 
 MACRO = "macro"
 METRICS = ("f1", "em", "rouge_l")
-HEADERS = ("task", "kind", "shots", "sets", "n", "F1", "EM", "ROUGE-L", "truncated")
+HEADERS = ("task", "kind", "shots", "sets", "n", "F1", "EM", "ROUGE-L", "truncated", "demos cut")
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,7 @@ class Row:
     f1: tuple[float, ...]
     em: tuple[float, ...]
     rouge_l: tuple[float, ...]
+    demos_cut: int = 0
 
     def mean(self, metric: str) -> float:
         return statistics.fmean(getattr(self, metric))
@@ -51,16 +52,9 @@ def summarise(sets: Sequence[SetResult]) -> list[Row]:
     rows = []
     for task, kind, shots in dict.fromkeys((s.task, s.kind, s.shots) for s in sets):
         group = [s for s in sets if (s.task, s.shots) == (task, shots)]
-        rows.append(
-            Row(
-                task,
-                kind,
-                shots,
-                group[0].n,
-                sum(s.truncated for s in group),
-                *(tuple(getattr(s.scores, m) for s in group) for m in METRICS),
-            )
-        )
+        f1, em, rouge_l = (tuple(getattr(s.scores, m) for s in group) for m in METRICS)
+        truncated, demos_cut = sum(s.truncated for s in group), sum(s.demos_cut for s in group)
+        rows.append(Row(task, kind, shots, group[0].n, truncated, f1, em, rouge_l, demos_cut))
     return rows + [_macro(rows, shots) for shots in dict.fromkeys(r.shots for r in rows)]
 
 
@@ -72,7 +66,8 @@ def _macro(rows: Sequence[Row], shots: int) -> Row:
         for m in METRICS
     }
     n, truncated = sum(r.n for r in group), sum(r.truncated for r in group)
-    return Row(MACRO, "-", shots, n, truncated, per_set["f1"], per_set["em"], per_set["rouge_l"])
+    demos_cut = sum(r.demos_cut for r in group)
+    return Row(MACRO, "-", shots, n, truncated, per_set["f1"], per_set["em"], per_set["rouge_l"], demos_cut)
 
 
 def _cell(row: Row, metric: str) -> str:
@@ -90,6 +85,7 @@ def table_cells(row: Row) -> list[str]:
         str(row.n),
         *(_cell(row, m) for m in METRICS),
         str(row.truncated),
+        str(row.demos_cut),
     ]
 
 
@@ -97,7 +93,11 @@ def format_markdown(rows: Sequence[Row], title: str) -> str:
     """A Markdown table; scores are percentages, ``mean ± SD`` over demonstration sets."""
     lines = [f"# {title}", "", "| " + " | ".join(HEADERS) + " |", "|" + "---|" * len(HEADERS)]
     lines += ["| " + " | ".join(table_cells(r)) + " |" for r in rows]
-    notes = "n: examples scored per demonstration set; truncated: prompts whose inputs were cut to fit (all sets)."
+    notes = (
+        "n: examples scored per demonstration set; truncated: prompts whose query input was cut to fit, demos cut:"
+        " prompts whose demonstrations' inputs were cut (all sets). Label tasks: F1 = macro-F1 over the labels,"
+        " EM = accuracy (the prediction mapped to one label or none); other tasks: token-F1 and exact match."
+    )
     return "\n".join([*lines, "", notes, ""])
 
 
@@ -106,11 +106,20 @@ def format_csv(rows: Sequence[Row]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(
-        ["task", "kind", "shots", "sets", "n", "truncated", *(f"{m}_{s}" for m in METRICS for s in ("mean", "sd"))]
+        [
+            "task",
+            "kind",
+            "shots",
+            "sets",
+            "n",
+            "truncated",
+            "demos_cut",
+            *(f"{m}_{s}" for m in METRICS for s in ("mean", "sd")),
+        ]
     )
     for r in rows:
         means = [f"{v:.6f}" for m in METRICS for v in (r.mean(m), r.sd(m))]
-        writer.writerow([r.task, r.kind, r.shots, len(r.f1), r.n, r.truncated, *means])
+        writer.writerow([r.task, r.kind, r.shots, len(r.f1), r.n, r.truncated, r.demos_cut, *means])
     return buffer.getvalue()
 
 

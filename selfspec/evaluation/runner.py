@@ -9,17 +9,18 @@ prompts and ``compute`` sums the states across them.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import torch
+from torchmetrics import Metric
 from tqdm.auto import tqdm
 
 from selfspec.errors import ConfigError
-from selfspec.evaluation.metrics import ExactMatch, RougeL, Scores, TokenF1
+from selfspec.evaluation.metrics import ExactMatch, LabelScores, RougeL, Scores, TokenF1, map_label
 from selfspec.evaluation.prompting import PromptItem, TokenizerText, task_prompts
-from selfspec.evaluation.tasks import Task
+from selfspec.evaluation.tasks import Task, task_labels
 from selfspec.generation.generator import BatchGenerator, SamplingSettings
 from selfspec.modeling.threads import auto_threads
 from selfspec.prompts import PromptTemplate
@@ -72,6 +73,7 @@ class SetResult:
     truncated: int
     overflowed: int
     scores: Scores
+    demos_cut: int = 0
 
 
 @dataclass(frozen=True)
@@ -127,27 +129,54 @@ def evaluate_suite(
     with tqdm(total=len(mine), desc="evaluation", unit="prompt", disable=shard[0] != 0) as bar:
         generations = generator.generate([i.prompt for i in mine], sampling, on_batch=bar.update)
     answers = [g.text.strip() for g in generations]
-    sets = score_sets(items, mine, answers, model_device(model))
-    predictions = [_prediction(item, g.text, g.raw) for item, g in zip(mine, generations, strict=True)]
+    labels = {task.name: task.labels for task in tasks}
+    sets = score_sets(items, mine, answers, model_device(model), labels)
+    predictions = [_prediction(item, g.text, g.raw, labels) for item, g in zip(mine, generations, strict=True)]
     return SuiteResult(sets, predictions, generator.new_tokens, generator.seconds)
 
 
 def score_sets(
-    items: Sequence[PromptItem], mine: Sequence[PromptItem], answers: Sequence[str], device: torch.device
+    items: Sequence[PromptItem],
+    mine: Sequence[PromptItem],
+    answers: Sequence[str],
+    device: torch.device,
+    labels: Mapping[str, Sequence[str]] | None = None,
 ) -> list[SetResult]:
-    """Per-set scores; ``items`` (all processes' prompts) fixes the sets, ``mine`` are scored here."""
+    """Per-set scores; ``items`` (all processes' prompts) fixes the sets, ``mine`` are scored here.
+
+    A label task's ``f1`` is the macro-F1 over its labels and ``em`` its accuracy (``LabelScores``;
+    labels from ``labels`` or, when absent, its records' gold answers); other kinds use token-F1 and EM.
+    """
     keys = list(dict.fromkeys((i.task, i.kind, i.shots, i.seed) for i in items))
-    metrics = {key: [m.to(device) for m in (TokenF1(), ExactMatch(), RougeL())] for key in keys}
+    metrics = {key: _metrics(key, items, labels or {}, device) for key in keys}
     for item, answer in zip(mine, answers, strict=True):
         for metric in metrics[(item.task, item.kind, item.shots, item.seed)]:
             metric.update([answer], [list(item.record.answers)])
     results = []
     for key in keys:  # same order on every process: compute() may synchronise
-        f1, em, rouge = (float(m.compute()) for m in metrics[key])
+        values = [m.compute() for m in metrics[key]]
+        if key[1] == "label":
+            (accuracy, f1), rouge = values[0].tolist(), float(values[1])
+            scores = Scores(f1, accuracy, rouge)
+        else:
+            scores = Scores(*(float(v) for v in values))
         group = [i for i in items if (i.task, i.kind, i.shots, i.seed) == key]
         truncated, overflowed = sum(i.truncated for i in group), sum(not i.fits for i in group)
-        results.append(SetResult(*key, len(group), truncated, overflowed, Scores(f1, em, rouge)))
+        results.append(SetResult(*key, len(group), truncated, overflowed, scores, sum(i.demos_cut for i in group)))
     return results
+
+
+def _metrics(
+    key: tuple[str, str, int, int | None],
+    items: Sequence[PromptItem],
+    labels: Mapping[str, Sequence[str]],
+    device: torch.device,
+) -> list[Metric]:
+    task, kind = key[0], key[1]
+    if kind != "label":
+        return [m.to(device) for m in (TokenF1(), ExactMatch(), RougeL())]
+    known = labels.get(task) or task_labels([i.record for i in items if i.task == task])
+    return [LabelScores(known).to(device), RougeL().to(device)]
 
 
 def model_device(model: Any) -> torch.device:
@@ -155,7 +184,8 @@ def model_device(model: Any) -> torch.device:
     return device if isinstance(device, torch.device) else torch.device("cpu")
 
 
-def _prediction(item: PromptItem, text: str, raw: str) -> dict[str, Any]:
+def _prediction(item: PromptItem, text: str, raw: str, labels: Mapping[str, Sequence[str]]) -> dict[str, Any]:
+    label = {"label": map_label(text, labels[item.task])} if item.kind == "label" and labels.get(item.task) else {}
     return {
         "task": item.task,
         "shots": item.shots,
@@ -165,4 +195,6 @@ def _prediction(item: PromptItem, text: str, raw: str) -> dict[str, Any]:
         "raw": raw,
         "answers": list(item.record.answers),
         "truncated": item.truncated,
+        "demos_cut": item.demos_cut,
+        **label,
     }

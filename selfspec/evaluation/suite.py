@@ -9,7 +9,16 @@
   dataset: {path: json, data_files: squad.jsonl, split: train}   # datasets.load_dataset arguments
   fields: {instruction: question, input: context, answers: answers.text}
   limit: 200                # first N records only
+- name: pubmedqa_dev_demos
+  kind: label
+  path: pubmedqa.jsonl
+  demos: pubmedqa_demos.jsonl   # k-shot demonstrations come from this file (same fields) ...
+  # demos: 8                    # ... or from the first 8 records, held apart (never scored)
+  labels: ["yes", "no", "maybe"]  # a label task's labels (quoted: YAML reads yes/no as booleans);
+                                  # default: its distinct gold answers
 ```
+k-shot demonstrations never come out of the scored records, so every shots setting scores the
+same items; a task without ``demos`` can only be evaluated 0-shot.
 Problems are reported all at once as ``path:line: field: message``; nothing loads a model.
 """
 
@@ -17,15 +26,26 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from selfspec.evaluation.tasks import TASK_KINDS, FieldMap, Task, TaskFileError, parse_task_jsonl, records_from_rows
+from selfspec.evaluation.normalize import normalize_answer
+from selfspec.evaluation.tasks import (
+    TASK_KINDS,
+    EvalRecord,
+    FieldMap,
+    Task,
+    TaskFileError,
+    parse_task_jsonl,
+    records_from_rows,
+    task_labels,
+)
 
-SPEC_KEYS = ("name", "kind", "path", "dataset", "fields", "instruction", "limit")
+SPEC_KEYS = ("name", "kind", "path", "dataset", "fields", "instruction", "limit", "demos", "labels")
 DATASET_KEYS = ("path", "name", "split", "data_files")
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_.-]+$")
 
@@ -42,6 +62,8 @@ class TaskSpec:
     fields: FieldMap = FieldMap()
     instruction: str | None = None
     limit: int | None = None
+    demos: Path | int | None = None
+    labels: tuple[str, ...] = ()
 
 
 def load_suite(path: str | Path) -> list[Task]:
@@ -105,9 +127,37 @@ def _spec(node: yaml.Node, path: str, base: Path) -> tuple[TaskSpec | None, list
         problems.append(f"{lines['instruction']}: instruction: expected a non-empty string")
     if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
         problems.append(f"{lines['limit']}: limit: expected a positive integer, got {limit!r}")
+    demos = _demos(entry.get("demos"), lines.get("demos", where), base, problems)
+    labels = _labels(entry.get("labels"), kind, lines.get("labels", where), problems)
     if problems:
         return None, problems
-    return TaskSpec(name, kind, where, *source, field_map, instruction, limit), []
+    return TaskSpec(name, kind, where, *source, field_map, instruction, limit, demos, labels), []
+
+
+def _demos(value: Any, where: str, base: Path, problems: list[str]) -> Path | int | None:
+    if value is None or isinstance(value, str):
+        return None if value is None else base / value
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+        return value
+    problems.append(f"{where}: demos: expected a JSON Lines file or a number of records to hold apart, got {value!r}")
+    return None
+
+
+def _labels(value: Any, kind: Any, where: str, problems: list[str]) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if kind != "label":
+        problems.append(f"{where}: labels: only a label task has labels (kind is {kind!r})")
+    elif not isinstance(value, list) or not value or not all(isinstance(v, str) and v.strip() for v in value):
+        hint = (
+            ' (YAML reads yes/no as booleans: quote them, ["yes", "no"])'
+            if isinstance(value, list) and any(isinstance(v, bool) for v in value)
+            else ""
+        )
+        problems.append(f"{where}: labels: expected a non-empty list of strings{hint}")
+    else:
+        return tuple(value)
+    return ()
 
 
 def _source(
@@ -157,18 +207,43 @@ def _unknown(
 
 def _load_task(spec: TaskSpec) -> tuple[Task | None, list[str]]:
     if spec.path is not None:
-        try:
-            data = spec.path.read_bytes()
-        except OSError as err:
-            return None, [f"{spec.where}: path: cannot read {spec.path} ({err.strerror})"]
-        records, problems = parse_task_jsonl(data, str(spec.path), spec.fields, spec.instruction)
-        source = str(spec.path)
+        records, problems, source = _file_records(spec.path, spec)
     else:
         records, problems, source = _dataset_records(spec)
+    demos: list[EvalRecord] = []
+    demo_source = ""
+    if isinstance(spec.demos, Path):
+        demos, demo_problems, demo_source = _file_records(spec.demos, spec, "demos")
+        problems.extend(demo_problems)
+    elif isinstance(spec.demos, int):  # held apart before `limit`, so the scored items stay the same
+        demos, records, demo_source = records[: spec.demos], records[spec.demos :], f"first {spec.demos} of {source}"
+        if not records:
+            problems.append(f"{spec.where}: demos: holding apart {spec.demos} records leaves none to score")
+    labels = spec.labels or (task_labels([*demos, *records]) if spec.kind == "label" else ())
+    problems.extend(_unlabelled(records, labels, spec) if spec.kind == "label" else [])
     if problems:
         return None, problems
     limited = tuple(records[: spec.limit] if spec.limit else records)
-    return Task(spec.name, spec.kind, limited, source), []  # type: ignore[arg-type]
+    kind: Any = spec.kind
+    return Task(spec.name, kind, limited, source, tuple(demos), demo_source, labels), []
+
+
+def _file_records(path: Path, spec: TaskSpec, field: str = "path") -> tuple[list, list[str], str]:
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        return [], [f"{spec.where}: {field}: cannot read {path} ({err.strerror})"], str(path)
+    records, problems = parse_task_jsonl(data, str(path), spec.fields, spec.instruction)
+    return records, problems, str(path)
+
+
+def _unlabelled(records: Sequence[EvalRecord], labels: tuple[str, ...], spec: TaskSpec) -> list[str]:
+    known = {normalize_answer(label) for label in labels}
+    return [
+        f"{spec.where}: labels: record {r.id!r} answers {r.answers[0]!r}, not one of {list(labels)}"
+        for r in records
+        if normalize_answer(r.answers[0]) not in known
+    ][:5]
 
 
 def _dataset_records(spec: TaskSpec) -> tuple[list, list[str], str]:

@@ -63,12 +63,31 @@ class FieldMap:
 
 @dataclass(frozen=True)
 class Task:
-    """A named, typed set of records; ``kind`` says what its answers look like."""
+    """A named, typed set of records; ``kind`` says what its answers look like.
+
+    Args:
+        name: Used in metric keys.
+        kind: ``label`` (answers are one of ``labels``), ``extraction`` or ``free_text``.
+        records: The scored records.
+        source: Where they came from, for messages.
+        demos: The pool k-shot demonstrations are drawn from; never scored, so every shots
+            setting scores the same ``records``.
+        demo_source: Where the pool came from (a file, or held-apart records of ``source``).
+        labels: A label task's label set; empty for other kinds.
+    """
 
     name: str
     kind: TaskKind
     records: tuple[EvalRecord, ...]
     source: str
+    demos: tuple[EvalRecord, ...] = ()
+    demo_source: str = ""
+    labels: tuple[str, ...] = ()
+
+
+def task_labels(records: Iterable[EvalRecord]) -> tuple[str, ...]:
+    """A label task's labels when the suite names none: the first gold answers, in first-seen order."""
+    return tuple(dict.fromkeys(r.answers[0].strip() for r in records))
 
 
 _MISSING = object()

@@ -5,7 +5,11 @@ ends with ``<k+1>. Instruction:``; the model continues the list. With grounding 
 ``BrainstormSettings.grounding_passages``) a ``Passages:`` block of domain-corpus passages sits
 between the preamble and the list, so the model can write tasks about what they name. Parsing never
 raises: what it cannot read is returned as raw text, and the last item is dropped when the model ran
-out of tokens in the middle of it.
+out of tokens in the middle of it. A small model pads items with junk, so an item's input ends at
+its first blank line or at the first line that opens another field (``4. Output: ...``, a second
+``5. Input: ...``) and loses a short last line ending in ':' ("And another:"); an input that
+starts with ``<noinput>`` is empty whatever follows it, and an instruction ends at a field line
+too (``Output:`` written before ``Input:``).
 """
 
 from __future__ import annotations
@@ -20,6 +24,11 @@ from selfspec.seeds import Seed
 NO_INPUT = "<noinput>"
 _ITEM = re.compile(r"(?m)^[ \t]*\d+[.)][ \t]*Instruction:")
 _INPUT = re.compile(r"(?m)^[ \t]*(?:\d+[.)][ \t]*)?Input:")
+# A line opening another field ends the text before it; so does a blank line, for inputs.
+_FIELD_LINE = re.compile(r"(?mi)^[ \t]*(?:\d+[.)][ \t]*)?(?:Output|Input|Instruction|Response|Answer)[ \t]*:")
+_BLANK_LINE = re.compile(r"\n[ \t]*\n")
+# A short last line ending in a colon ("And another:", "Here is the next task:") announces more items.
+_CHATTER_TAIL = re.compile(r"\n[ \t]*(?:\S+[ \t]+){0,5}\S*:[ \t]*$")
 
 
 @dataclass(frozen=True)
@@ -68,11 +77,23 @@ def parse_continuation(text: str, hit_token_limit: bool) -> Parsed:
 
 
 def parse_item(chunk: str) -> Candidate | None:
-    """``<instruction>\\n<n>. Input: <input>`` -> Candidate, or None when there is no input line or instruction."""
+    """``<instruction>\\n<n>. Input: <input>`` -> Candidate, or None when there is no input line or instruction.
+
+    Text after the item's fields (other fields, chatter after a blank line or on a last short line
+    ending in ':') is not part of it.
+    """
     parts = _INPUT.split(chunk, maxsplit=1)
     if len(parts) != 2:
         return None
-    instruction, input = (" ".join(parts[0].split()), parts[1].strip())
+    instruction = " ".join(_before(_FIELD_LINE, parts[0]).split())
+    input = _before(_FIELD_LINE, _before(_BLANK_LINE, parts[1].lstrip(" \t\n"))).rstrip()
+    input = _CHATTER_TAIL.sub("", input).strip()
     if not instruction:
         return None
-    return Candidate(instruction, "" if input == NO_INPUT else input)
+    return Candidate(instruction, "" if input.startswith(NO_INPUT) else input)
+
+
+def _before(pattern: re.Pattern[str], text: str) -> str:
+    """``text`` up to the first match of ``pattern`` (all of it when there is none)."""
+    match = pattern.search(text)
+    return text if match is None else text[: match.start()]

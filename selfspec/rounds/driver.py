@@ -27,9 +27,17 @@ from selfspec.generation.cache import content_hash, fingerprint
 from selfspec.io import atomic_write_json, atomic_write_text
 from selfspec.modeling.adapters import check_adapter_for_base
 from selfspec.rounds.lineage import Lineage, open_lineage
-from selfspec.rounds.report import Column, column_from_report, format_table, plot_columns, summary_json
+from selfspec.rounds.report import (
+    CHAT_COLUMN,
+    Column,
+    column_from_report,
+    format_table,
+    gains,
+    plot_columns,
+    summary_json,
+)
 from selfspec.rounds.settings import RoundsSettings
-from selfspec.rounds.steps import CONTROL, Step, eval_step_config, fit_step_config, plan_steps, round_name
+from selfspec.rounds.steps import BASE_CHAT, CONTROL, Step, eval_step_config, fit_step_config, plan_steps, round_name
 
 log = logging.getLogger("selfspec")
 
@@ -60,7 +68,7 @@ class RoundsDriver:
         self.root.mkdir(parents=True, exist_ok=True)
         with _exclusive(self.root):
             lineage = open_lineage(self.root, self.settings_fingerprint())
-            steps = plan_steps(self.settings.rounds, self.settings.seeds_only)
+            steps = self._plan()
             for number, step in enumerate(steps, start=1):
                 if self._skipped(step, lineage):
                     continue
@@ -68,6 +76,9 @@ class RoundsDriver:
                 lineage.record(step.key, self._run(step, lineage))
                 self._maybe_stop(step, lineage)
             return self._summarise(lineage)
+
+    def _plan(self) -> list[Step]:
+        return plan_steps(self.settings.rounds, self.settings.seeds_only, self.settings.base_chat)
 
     def settings_fingerprint(self) -> str:
         """Whatever changes a finished step's result; rounds, min_delta and the launcher do not."""
@@ -119,13 +130,15 @@ class RoundsDriver:
 
     def _evaluate(self, step: Step, lineage: Lineage) -> dict[str, Any]:
         out_dir = self.root / step.run / "eval"
-        is_base = step.round == 0
-        adapter = None if is_base else lineage.steps[f"{step.run}/fit"]["adapter"]
+        is_base, chat = step.round == 0, step.run == BASE_CHAT
+        adapter = None if is_base or chat else lineage.steps[f"{step.run}/fit"]["adapter"]
         settings = self.settings.evaluation
-        if is_base:
-            settings = type(settings)(**{**asdict(settings), "shots": tuple(self.settings.base_shots)})
-        label = "base" if is_base else step.run
-        config = eval_step_config(self.fit, out_dir, adapter, self.settings.suite, settings, label)
+        if is_base or chat:
+            base_shots = (0,) if chat else tuple(self.settings.base_shots)
+            settings = type(settings)(**{**asdict(settings), "shots": base_shots})
+        label = "base" if is_base else "base (chat template)" if chat else step.run
+        template = "chat" if chat else None
+        config = eval_step_config(self.fit, out_dir, adapter, self.settings.suite, settings, label, template)
         self._launch(step, "validate", out_dir, config, [])
         report = json.loads((out_dir / "eval.json").read_text(encoding="utf-8"))
         main_shots = self.settings.evaluation.shots[0]
@@ -164,6 +177,7 @@ class RoundsDriver:
         title = f"selfspec rounds: {self.settings.name}"
         table = format_table(columns, title)
         meta = {"name": self.settings.name, "suite": self.settings.suite, "stopped_after_round": lineage.stopped_after}
+        meta.update(gains(columns))
         summary = summary_json(columns, meta)
         atomic_write_json(self.root / "summary.json", summary)
         atomic_write_text(self.root / "summary.md", table)
@@ -174,9 +188,13 @@ class RoundsDriver:
     def _columns(self, lineage: Lineage) -> list[Column]:
         base = _report(lineage.steps[f"{round_name(0)}/eval"]["report"])
         columns = [column_from_report(f"base_{k}shot", base, k) for k in self.settings.base_shots]
+        if self.settings.base_chat and lineage.done(f"{BASE_CHAT}/eval"):
+            chat = _report(lineage.steps[f"{BASE_CHAT}/eval"]["report"])
+            columns.append(column_from_report(CHAT_COLUMN, chat, 0))
         shots = self.settings.evaluation.shots[0]
-        for step in plan_steps(self.settings.rounds, self.settings.seeds_only):
-            if step.kind == "eval" and step.round != 0 and lineage.done(step.key):
+        for step in self._plan():
+            specialised = step.round not in (0, None) or step.run == CONTROL
+            if step.kind == "eval" and specialised and lineage.done(step.key):
                 columns.append(column_from_report(step.run, _report(lineage.steps[step.key]["report"]), shots))
         return columns
 

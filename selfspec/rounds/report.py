@@ -1,8 +1,9 @@
 """The rounds table: F1 per task (and overall) per column, as Markdown, ``summary.json`` and a PNG.
 
-Columns are ``base_<k>shot`` for each base shots setting, ``round_<k>`` and ``seeds_only``; values
-are token-F1 in points (0-100), the mean over demonstration sets. ``overall`` is the macro mean
-over tasks, exactly as the evaluation report computes it.
+Columns are ``base_<k>shot`` for each base shots setting, ``base_0shot_chat`` (the base through its
+own chat template), ``round_<k>`` and ``seeds_only``; values are each task's headline score in points
+(0-100: macro-F1 over the labels for a label task, token-F1 otherwise), the mean over demonstration
+sets. ``overall`` is the macro mean over tasks, exactly as the evaluation report computes it.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from typing import Any
 from selfspec.evaluation.report import MACRO, save_png
 
 OVERALL = "overall"
+CHAT_COLUMN = "base_0shot_chat"
+BASE_ZERO = ("base_0shot", CHAT_COLUMN)
 Column = tuple[str, dict[str, float]]  # (name, task -> F1 points)
 
 
@@ -27,6 +30,18 @@ def column_from_report(name: str, report: dict[str, Any], shots: int) -> Column:
     if not values:
         raise ValueError(f"the report of {name} has no {shots}-shot rows")
     return name, values
+
+
+def gains(columns: Sequence[Column]) -> dict[str, Any]:
+    """``best_base_0shot`` (the better 0-shot baseline, Alpaca or chat template) and each specialised
+    column's overall gain over it in points (``gain_round_1``, ...)."""
+    overall = {name: values[OVERALL] for name, values in columns if OVERALL in values}
+    bases = [overall[name] for name in BASE_ZERO if name in overall]
+    if not bases:
+        return {}
+    best = max(bases)
+    specialised = [n for n in overall if not n.startswith("base_")]
+    return {"best_base_0shot": best, **{f"gain_{n}": round(overall[n] - best, 2) for n in specialised}}
 
 
 def task_names(columns: Sequence[Column]) -> list[str]:
@@ -43,7 +58,15 @@ def format_table(columns: Sequence[Column], title: str) -> str:
     for task in tasks:
         cells = [f"{values[task]:.1f}" if task in values else "-" for _, values in columns]
         lines.append("| " + " | ".join([task, *cells]) + " |")
-    return "\n".join([*lines, "", "Token-F1 (points), mean over demonstration sets; overall = macro over tasks.", ""])
+    note = (
+        "Points: label tasks macro-F1 over their labels, other tasks token-F1; mean over demonstration sets;"
+        " overall = macro over tasks."
+    )
+    found = gains(columns)
+    if found:
+        best = f"Best base 0-shot (Alpaca or chat template): {found.pop('best_base_0shot'):.1f}; gains over it: "
+        note += "\n\n" + best + ", ".join(f"{k.removeprefix('gain_')} {v:+.1f}" for k, v in found.items())
+    return "\n".join([*lines, "", note, ""])
 
 
 def summary_json(columns: Sequence[Column], meta: dict[str, Any]) -> dict[str, Any]:
@@ -71,7 +94,7 @@ def plot_columns(columns: Sequence[Column], path: Path, title: str) -> Path:
         xs = [x + k * width for x in range(len(tasks))]
         ax.bar(xs, [values.get(t, 0.0) for t in tasks], width, label=name)
     ax.set_xticks([x + width * (len(columns) - 1) / 2 for x in range(len(tasks))], tasks)
-    ax.set_ylabel("token-F1 (points)")
+    ax.set_ylabel("F1 (points)")
     ax.set_ylim(0, 100)
     ax.set_title(title)
     ax.legend(fontsize="small")

@@ -23,6 +23,9 @@ class RoundsSettings:
         root: Folder of all runs.
         evaluation: Decoding settings of every evaluation; ``evaluation.shots`` applies to the rounds.
         base_shots: Shots settings of the base evaluation (e.g. 0 and 5: the in-context baseline).
+        base_chat: Also evaluate the base 0-shot through its own chat template (column
+            ``base_0shot_chat``): an instruction-tuned base's fair baseline. Gains are then measured
+            against the better of the two 0-shot columns (``best_base_0shot`` in summary.json).
         seeds_only: Also train the control "LoRA on the seeds alone", for as many optimizer steps
             as round 1, and evaluate it.
         min_delta: Stop early when a round's overall F1 (first ``evaluation.shots`` value, in
@@ -39,6 +42,7 @@ class RoundsSettings:
     root: str = "lightning_logs"
     evaluation: EvalSettings = EvalSettings()
     base_shots: tuple[int, ...] = (0, 5)
+    base_chat: bool = False
     seeds_only: bool = True
     min_delta: float | None = None
     launcher: tuple[str, ...] | None = None

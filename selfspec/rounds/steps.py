@@ -5,6 +5,7 @@ from the user's fit config: outputs redirected into the step's folder, fresh ada
 that resume, adapter export, and (for evaluations) the ``DomainEvaluation`` callback.
 
     <root>/<name>/round_0/eval/      base model, base_shots
+    <root>/<name>/base_chat/eval/    base model 0-shot through its own chat template, when enabled
     <root>/<name>/round_k/           fit: config.yaml, checkpoints/, adapter/, summary.json
     <root>/<name>/round_k/eval/      its evaluation (eval.json, eval.md, predictions)
     <root>/<name>/seeds_only/...     the control, when enabled
@@ -21,6 +22,7 @@ from selfspec.evaluation.runner import EvalSettings
 
 StepKind = Literal["fit", "eval"]
 CONTROL = "seeds_only"
+BASE_CHAT = "base_chat"
 _CHECKPOINTS = ("ModelCheckpoint", "ResumableCheckpoint")
 _TB = "lightning.pytorch.loggers.TensorBoardLogger"
 _CSV = "lightning.pytorch.loggers.CSVLogger"
@@ -39,7 +41,7 @@ class Step:
 
     @property
     def round(self) -> int | None:
-        """k for ``round_<k>``, None for the control."""
+        """k for ``round_<k>``, None for the control and the chat-template base evaluation."""
         return int(self.run.removeprefix("round_")) if self.run.startswith("round_") else None
 
 
@@ -47,9 +49,9 @@ def round_name(k: int) -> str:
     return f"round_{k}"
 
 
-def plan_steps(rounds: int, seeds_only: bool) -> list[Step]:
-    """Base evaluation, then fit + eval per round, then the seeds-only control (needs round 1's steps)."""
-    steps = [Step(round_name(0), "eval")]
+def plan_steps(rounds: int, seeds_only: bool, base_chat: bool = False) -> list[Step]:
+    """Base evaluation(s), then fit + eval per round, then the seeds-only control (needs round 1's steps)."""
+    steps = [Step(round_name(0), "eval"), *([Step(BASE_CHAT, "eval")] if base_chat else [])]
     for k in range(1, rounds + 1):
         steps += [Step(round_name(k), "fit"), Step(round_name(k), "eval")]
     if seeds_only:
@@ -87,8 +89,10 @@ def eval_step_config(
     suite: str,
     settings: EvalSettings,
     label: str,
+    template: str | None = None,
 ) -> dict[str, Any]:
-    """A ``selfspec validate`` config scoring ``adapter`` (None: the base) on the suite."""
+    """A ``selfspec validate`` config scoring ``adapter`` (None: the base) on the suite (``template``:
+    the evaluation's prompt template, None: the fit config's)."""
     config = copy.deepcopy(fit)
     config.pop("ckpt_path", None)
     trainer = _redirect(config.get("trainer") or {}, out_dir)
@@ -96,7 +100,7 @@ def eval_step_config(
     trainer["callbacks"] = [
         {
             "class_path": "selfspec.callbacks.DomainEvaluation",
-            "init_args": {"suite": suite, "settings": evaluation, "label": label},
+            "init_args": {"suite": suite, "settings": evaluation, "label": label, "template": template},
         }
     ]
     trainer["limit_val_batches"] = 1  # the held-out seed loss needs one batch; the suite is the point
