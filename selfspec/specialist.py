@@ -19,7 +19,9 @@ import torch
 from selfspec.errors import ConfigError
 from selfspec.hparams import make_plain
 from selfspec.modeling.adapters import LoraSettings, add_lora, attach_adapter, load_base, write_adapter_meta
+from selfspec.modeling.precision import Precision, training_dtype
 from selfspec.modeling.quantization import Quantization, bitsandbytes_problem
+from selfspec.training.loss import plain_head, response_loss
 from selfspec.training.rng import restore_rng_states, rng_states
 from selfspec.training.schedule import WarmupCosine, accumulation_steps
 
@@ -41,6 +43,7 @@ class SpecialistModule(L.LightningModule):
         optimizer: OptimizerName = "auto",
         effective_batch_size: int | None = 32,
         gradient_checkpointing: bool = False,
+        precision: Precision = "auto",
         trust_remote_code: bool = False,
     ) -> None:
         """QLoRA specialisation of ``base_model`` (METHOD step 6).
@@ -64,6 +67,9 @@ class SpecialistModule(L.LightningModule):
                 leaves ``trainer.accumulate_grad_batches`` in charge.
             gradient_checkpointing: Recompute activations in the backward pass: less memory,
                 about 30% more compute.
+            precision: Compute dtype of the base model: ``bfloat16`` where the device does it
+                natively (CUDA with bf16, CPUs with AVX512-BF16/AMX), else ``float32`` (``auto``);
+                or force one. Adapter weights stay float32 either way.
             trust_remote_code: Allow custom model code from the model repository; off unless
                 you trust its author.
         """
@@ -87,9 +93,11 @@ class SpecialistModule(L.LightningModule):
         self.optimizer_name = optimizer
         self.effective_batch_size = effective_batch_size
         self.gradient_checkpointing = gradient_checkpointing
+        self.precision = precision
         self.trust_remote_code = trust_remote_code
         self.strict_loading = False  # checkpoints hold adapter weights only; on_load_checkpoint checks them
         self.model: Any = None
+        self._chunked_loss: bool | None = None  # decided once the model is loaded
 
     # -- model -------------------------------------------------------------------------------
 
@@ -101,7 +109,8 @@ class SpecialistModule(L.LightningModule):
             # + response_adapter), so the trainable model would be a second, unused copy.
             return
         device = self.trainer.strategy.root_device if self._trainer is not None else torch.device("cpu")
-        base = load_base(self.base_model, self.quantization, device, self.trust_remote_code)
+        dtype = training_dtype(self.precision, device)
+        base = load_base(self.base_model, self.quantization, device, self.trust_remote_code, dtype)
         if self.adapter is not None:
             self.model = attach_adapter(base, self.adapter, trainable=True)
         else:
@@ -123,6 +132,12 @@ class SpecialistModule(L.LightningModule):
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """Mean cross-entropy over response tokens (prompt and padding are labelled -100)."""
+        if self._chunked_loss is None:
+            self._chunked_loss = plain_head(self.model)
+            if not self._chunked_loss:
+                log.info("loss: %s has a non-plain output head; using full logits", self.base_model)
+        if self._chunked_loss:
+            return response_loss(self.model, batch)  # same value, no (batch, length, vocab) logits
         return self.model(**batch).loss
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
