@@ -29,7 +29,7 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -122,6 +122,7 @@ class _Clock:
 def train_selfspec(model_dir: Path, shape: Shape, quantization: str) -> dict[str, Any]:
     import lightning as L
 
+    from selfspec.modeling.quantization import Quantization
     from selfspec.specialist import SpecialistModule
 
     clock = _Clock()
@@ -133,9 +134,8 @@ def train_selfspec(model_dir: Path, shape: Shape, quantization: str) -> dict[str
         def on_train_end(self, *args: Any) -> None:
             clock.mark()
 
-    module = SpecialistModule(
-        base_model=str(model_dir), quantization=quantization, effective_batch_size=None, warmup_ratio=0.0  # type: ignore[arg-type]
-    )
+    quant = cast(Quantization, quantization)
+    module = SpecialistModule(str(model_dir), quant, effective_batch_size=None, warmup_ratio=0.0)
     trainer = L.Trainer(
         accelerator="auto", devices=1, max_steps=shape.steps, logger=False, enable_checkpointing=False,
         enable_progress_bar=False, enable_model_summary=False, callbacks=[Tick()],
@@ -188,7 +188,7 @@ def generate(model_dir: Path, shape: Shape, quantization: str) -> dict[str, Any]
 
     model = load_base(str(model_dir), "none", dtype=torch.bfloat16 if torch.cuda.is_available() else None).eval()
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
-    words = "the cell protein gene binds a receptor in tissue and blood of patients with".split()
+    words = ["the", "cell", "protein", "binds", "a", "receptor", "in", "tissue", "of", "patients", "with"]
     prompts = [" ".join(words[(i + k) % len(words)] for k in range(shape.prompt)) for i in range(shape.gen_batch)]
     settings = SamplingSettings(max_new_tokens=shape.new_tokens)
     generator = BatchGenerator(model, tokenizer, batch_size=shape.gen_batch)
@@ -221,8 +221,8 @@ WORKERS = {"selfspec": train_selfspec, "hf": train_hf, "generate": generate}
 
 
 def run_worker(kind: str, model_dir: Path, shape: Shape, quantization: str, timeout: float) -> dict[str, Any]:
-    command = [sys.executable, __file__, "--worker", kind, "--model", str(model_dir), "--shape", json.dumps(asdict(shape))]
-    command += ["--quantization", quantization]
+    command = [sys.executable, __file__, "--worker", kind, "--model", str(model_dir), "--quantization", quantization]
+    command += ["--shape", json.dumps(asdict(shape))]
     done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
     if done.returncode != 0:
         raise SystemExit(f"benchmarks/gpu.py: the {kind} worker failed:\n{done.stderr[-3000:]}")
@@ -262,7 +262,8 @@ def report(args: argparse.Namespace) -> None:
     mfu = {k: runs[k]["tokens_per_s"] * flops_per_token(shape) / (args.peak_tflops * 1e12) for k in ("selfspec", "hf")}
     for kind in ("selfspec", "hf"):
         run = runs[kind]
-        print(f"train {kind:8s} {run['tokens_per_s']:10.0f} tok/s  MFU {mfu[kind]:6.1%}  peak {run['peak_memory_mb']:.0f} MB")
+        rate, peak = run["tokens_per_s"], run["peak_memory_mb"]
+        print(f"train {kind:8s} {rate:10.0f} tok/s  MFU {mfu[kind]:6.1%}  peak {peak:.0f} MB")
     gen = runs["generate"]
     print(f"generate batch {shape.gen_batch}: selfspec {gen['selfspec_new_tokens_per_s']:.0f} new tok/s, "
           f"HF generate {gen['hf_generate_new_tokens_per_s']:.0f}")  # fmt: skip
