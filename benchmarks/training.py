@@ -111,16 +111,12 @@ def run_selfspec(model: str, batch: dict[str, Any], steps: int, quantization: st
 
     module = SpecialistModule(
         base_model=model, quantization=cast(Quantization, quantization), learning_rate=LR,
-        effective_batch_size=None, warmup_ratio=0.0, gradient_checkpointing=_checkpointing(checkpointing),
+        effective_batch_size=None, warmup_ratio=0.0, gradient_checkpointing=checkpointing == "true",
     )  # fmt: skip
     trainer = L.Trainer(accelerator="auto", devices=1, max_steps=steps, logger=False, enable_checkpointing=False,
                         enable_progress_bar=False, enable_model_summary=False, callbacks=[Tick()])  # fmt: skip
     trainer.fit(module, train_dataloaders=DataLoader([batch] * steps, batch_size=None))  # type: ignore[arg-type]
     return clock
-
-
-def _checkpointing(value: str) -> Any:
-    return {"true": True, "false": False}.get(value, value)
 
 
 def run_hf(model: str, batch: dict[str, Any], steps: int, quantization: str) -> StepClock:
@@ -216,7 +212,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=3, help="optimizer steps per run; the first is a warm-up")
     parser.add_argument("--repeats", type=int, default=2, help="alternating runs of each variant; the best counts")
     parser.add_argument("--quantization", default="none", choices=["none", "nf4", "int8"])
-    parser.add_argument("--checkpointing", default="auto", help="selfspec's --model.gradient_checkpointing")
+    parser.add_argument("--checkpointing", default="true", choices=["true", "false"],
+                        help="selfspec's --model.gradient_checkpointing")  # fmt: skip
     parser.add_argument("--worker", choices=["selfspec", "hf"], help=argparse.SUPPRESS)
     parser.add_argument("--batch", help=argparse.SUPPRESS)
     args = parser.parse_args()
