@@ -1,19 +1,22 @@
-"""One training epoch: selfspec (Lightning + SpecialistModule) vs a plain HF Trainer with PEFT.
+"""Training throughput and peak memory: selfspec (Lightning + SpecialistModule) vs HF Trainer + PEFT.
 
-Same tiny Llama, same tokenised examples (real Alpaca data from ../shared/data when present),
-same max length, micro-batch, effective batch (gradient accumulation), optimizer, learning-rate
-schedule and LoRA shape. Each variant runs in its own process so its peak memory (max RSS on CPU,
-``max_memory_allocated`` on CUDA) is its own. Throughput counts real (non-padding) tokens per
-second of the training loop. Also compares QLoRA (NF4 base) with LoRA peak memory.
+Same model, same real text (Alpaca seeds rendered with selfspec's template, prompt tokens
+labelled -100, packed into rows of exactly ``--length`` tokens so no position is padding), same
+batch (default 8 x 768), same LoRA shape, optimizer and learning rate. selfspec runs as ``selfspec
+fit`` does (its defaults: response-only chunked loss, precision auto, ``--checkpointing``); HF
+Trainer runs with its defaults (full-logits loss, no gradient checkpointing, float32 on CPU).
 
-    python benchmarks/training.py            # figures, then one JSON line with a "ratio" key
+Each run is its own fresh process, so its peak memory (max RSS on CPU, ``max_memory_allocated``
+on CUDA) is its own. The machine may be shared: the variants alternate, the first step of each
+run is a warm-up, and the best timed step of each variant counts; the load is printed.
+
+    python benchmarks/training.py --model builtin:smollm2-135m    # figures, then one JSON line
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import resource
 import subprocess
@@ -26,29 +29,37 @@ from typing import Any, cast
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ALPACA = Path(__file__).resolve().parents[2] / "shared" / "data" / "alpaca_1k.jsonl"
 EXAMPLE_SEEDS = Path(__file__).resolve().parents[1] / "data" / "seeds" / "example.jsonl"
-MICRO, EFFECTIVE, MAX_LENGTH, LR = 8, 32, 512, 3e-4
+LR = 3e-4
 
 
-def build_model(out: Path, hidden: int, layers: int) -> Path:
-    from selfspec.modeling.builtin import TinyLlamaSpec, build_tiny_llama
+def packed_rows(model: str, seeds: Path, rows: int, length: int) -> dict[str, list[list[int]]]:
+    """``rows`` x ``length`` token ids and labels: seeds rendered and tokenised as selfspec does, concatenated."""
+    from selfspec.data.tokenize import build_example
+    from selfspec.modeling.loading import load_tokenizer, resolve_model_source
+    from selfspec.prompts import get_template
+    from selfspec.seeds import load_seeds
 
-    spec = TinyLlamaSpec(
-        hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=layers, num_attention_heads=4
-    )
-    return build_tiny_llama(out, spec)
+    tokenizer, template = load_tokenizer(resolve_model_source(model)), get_template("alpaca")
+    ids: list[int] = []
+    labels: list[int] = []
+    for seed in load_seeds(seeds):
+        if len(ids) >= rows * length:
+            break
+        prompt = tokenizer(template.render(seed.instruction, seed.input))["input_ids"]
+        response = tokenizer(seed.output.strip(), add_special_tokens=False)["input_ids"]
+        example = build_example(prompt, response, tokenizer.eos_token_id, 10**6, seed.id)
+        ids, labels = ids + example.input_ids, labels + example.labels
+    if len(ids) < rows * length:
+        raise SystemExit(f"{seeds}: {len(ids)} tokens, fewer than {rows} x {length}; use more seeds or --length")
+    cut = [(i * length, (i + 1) * length) for i in range(rows)]
+    return {"input_ids": [ids[a:b] for a, b in cut], "labels": [labels[a:b] for a, b in cut]}
 
 
-def data_module(model: Path, seeds: Path) -> Any:
-    from selfspec.data.module import SelfSpecDataModule
+def batch_tensors(rows: dict[str, list[list[int]]]) -> dict[str, Any]:
+    import torch
 
-    return SelfSpecDataModule(
-        seeds_path=seeds,
-        base_model=str(model),
-        max_length=MAX_LENGTH,
-        batch_size=MICRO,
-        val_fraction=0.0,
-        overflow="drop",
-    )
+    ids = torch.tensor(rows["input_ids"])
+    return {"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": torch.tensor(rows["labels"])}
 
 
 def peak_memory_mb() -> float:
@@ -59,144 +70,157 @@ def peak_memory_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
-def run_selfspec(model: Path, seeds: Path, quantization: str, max_steps: int = -1) -> dict[str, Any]:
+class StepClock:
+    """Wall time of every optimizer step (synchronised on CUDA)."""
+
+    def __init__(self) -> None:
+        self.starts: list[float] = []
+        self.seconds: list[float] = []
+
+    def start(self) -> None:
+        self._sync()
+        self.starts.append(time.perf_counter())
+
+    def stop(self) -> None:
+        self._sync()
+        self.seconds.append(time.perf_counter() - self.starts[-1])
+
+    @staticmethod
+    def _sync() -> None:
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+
+
+def run_selfspec(model: str, batch: dict[str, Any], steps: int, quantization: str, checkpointing: str) -> StepClock:
     import lightning as L
+    from torch.utils.data import DataLoader
 
     from selfspec.modeling.quantization import Quantization
     from selfspec.specialist import SpecialistModule
 
-    class Clock(L.Callback):
-        def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-            self.start = time.perf_counter()
+    clock = StepClock()
 
-        def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-            self.seconds = time.perf_counter() - self.start
+    class Tick(L.Callback):
+        def on_train_batch_start(self, *args: Any) -> None:
+            clock.start()
 
-    data, clock = data_module(model, seeds), Clock()
+        def on_train_batch_end(self, *args: Any) -> None:
+            clock.stop()
+
     module = SpecialistModule(
-        base_model=str(model),
-        quantization=cast(Quantization, quantization),
-        learning_rate=LR,
-        effective_batch_size=EFFECTIVE,
-    )
-    accelerator = "gpu" if _cuda() else "cpu"
-    trainer = L.Trainer(accelerator=accelerator, devices=1, max_epochs=1, max_steps=max_steps, logger=False,
-                        enable_checkpointing=False,
-                        enable_progress_bar=False, enable_model_summary=False, callbacks=[clock])  # fmt: skip
-    trainer.fit(module, datamodule=data)
-    tokens = sum(len(e.input_ids) for e in data.train_examples)
-    return {"tokens": tokens, "seconds": clock.seconds, "steps": trainer.global_step}
+        base_model=model, quantization=cast(Quantization, quantization), learning_rate=LR,
+        effective_batch_size=None, warmup_ratio=0.0, gradient_checkpointing=checkpointing == "true",
+    )  # fmt: skip
+    trainer = L.Trainer(accelerator="auto", devices=1, max_steps=steps, logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False, callbacks=[Tick()])  # fmt: skip
+    trainer.fit(module, train_dataloaders=DataLoader([batch] * steps, batch_size=None))  # type: ignore[arg-type]
+    return clock
 
 
-def run_hf(model: Path, seeds: Path, quantization: str) -> dict[str, Any]:
-    from transformers import DataCollatorForSeq2Seq, Trainer, TrainerCallback, TrainingArguments
+def run_hf(model: str, batch: dict[str, Any], steps: int, quantization: str) -> StepClock:
+    import torch
+    from transformers import Trainer, TrainerCallback, TrainingArguments
 
     from selfspec.modeling.adapters import LoraSettings, add_lora, load_base
-    from selfspec.modeling.loading import load_tokenizer, resolve_model_source
 
-    class Clock(TrainerCallback):
-        def on_train_begin(self, *args: Any, **kwargs: Any) -> None:
-            self.start = time.perf_counter()
+    clock = StepClock()
 
-        def on_train_end(self, *args: Any, **kwargs: Any) -> None:
-            self.seconds = time.perf_counter() - self.start
+    class Tick(TrainerCallback):
+        def on_step_begin(self, *args: Any, **kwargs: Any) -> None:
+            clock.start()
 
-    data = data_module(model, seeds)
-    data.setup("fit")
-    rows = [{"input_ids": e.input_ids, "labels": e.labels} for e in data.train_examples]
-    steps = math.ceil(math.ceil(len(rows) / MICRO) / (EFFECTIVE // MICRO))
-    peft_model = add_lora(load_base(str(model), quantization), LoraSettings())  # type: ignore[arg-type]
-    tokenizer = load_tokenizer(resolve_model_source(str(model)))
+        def on_step_end(self, *args: Any, **kwargs: Any) -> None:
+            clock.stop()
+
+    cuda = torch.cuda.is_available()
+    peft_model = add_lora(load_base(model, quantization), LoraSettings())  # type: ignore[arg-type]
+    micro = batch["input_ids"].shape[0]
+    rows = [{k: v[i] for k, v in batch.items()} for i in range(micro)] * steps
     args = TrainingArguments(
-        output_dir=tempfile.mkdtemp(), per_device_train_batch_size=MICRO,
-        gradient_accumulation_steps=EFFECTIVE // MICRO, num_train_epochs=1, learning_rate=LR,
-        lr_scheduler_type="cosine", warmup_steps=math.ceil(0.03 * steps), optim="adamw_torch",
-        save_strategy="no", report_to=[], logging_steps=10_000, use_cpu=not _cuda(), seed=0,
-        remove_unused_columns=False, disable_tqdm=True,
+        output_dir=tempfile.mkdtemp(), per_device_train_batch_size=micro, max_steps=steps, learning_rate=LR,
+        lr_scheduler_type="constant", optim="adamw_torch", save_strategy="no", report_to=[], logging_steps=10_000,
+        use_cpu=not cuda, seed=0, remove_unused_columns=False, disable_tqdm=True, dataloader_drop_last=True,
     )  # fmt: skip
-    clock = Clock()
-    collator = DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100)
-    trainer = Trainer(model=peft_model, args=args, train_dataset=rows, data_collator=collator, callbacks=[clock])
+    trainer = Trainer(model=peft_model, args=args, train_dataset=rows, callbacks=[Tick()])  # type: ignore[arg-type]
     trainer.train()
-    return {
-        "tokens": sum(len(r["input_ids"]) for r in rows),
-        "seconds": clock.seconds,
-        "steps": trainer.state.global_step,
-    }
+    return clock
 
 
-def _cuda() -> bool:
-    import torch
-
-    return torch.cuda.is_available()
-
-
-def worker(kind: str, model: Path, seeds: Path, quantization: str, max_steps: int) -> None:
-    if kind == "selfspec":
-        result = run_selfspec(model, seeds, quantization, max_steps)
+def worker(args: argparse.Namespace) -> None:
+    batch = batch_tensors(json.loads(Path(args.batch).read_text(encoding="utf-8")))
+    if args.worker == "selfspec":
+        clock = run_selfspec(args.model, batch, args.steps, args.quantization, args.checkpointing)
     else:
-        result = run_hf(model, seeds, quantization)
-    result["peak_memory_mb"] = peak_memory_mb()
+        clock = run_hf(args.model, batch, args.steps, args.quantization)
+    tokens = int(batch["input_ids"].numel())
+    result = {"step_seconds": clock.seconds, "tokens_per_step": tokens, "peak_memory_mb": peak_memory_mb()}
     sys.stdout.write("RESULT " + json.dumps(result) + "\n")
 
 
-def measure(kind: str, model: Path, seeds: Path, quantization: str, max_steps: int = -1) -> dict[str, Any]:
-    command = [sys.executable, __file__, "--worker", kind, "--model", str(model), "--seeds", str(seeds)]
-    command += ["--quantization", quantization, "--max-steps", str(max_steps)]
-    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-    result = json.loads(next(line for line in out.splitlines() if line.startswith("RESULT "))[7:])
-    result["tokens_per_s"] = result["tokens"] / result["seconds"]
+def measure(kind: str, args: argparse.Namespace, batch_file: Path) -> dict[str, Any]:
+    command = [sys.executable, __file__, "--worker", kind, "--model", args.model, "--batch", str(batch_file)]
+    command += ["--steps", str(args.steps), "--quantization", args.quantization, "--checkpointing", args.checkpointing]
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"benchmarks/training.py: the {kind} run failed:\n{done.stderr[-3000:]}")
+    result = json.loads(next(line for line in done.stdout.splitlines() if line.startswith("RESULT "))[7:])
+    timed = result["step_seconds"][1:] or result["step_seconds"]  # the first step warms up
+    result["tokens_per_s"] = result["tokens_per_step"] / min(timed)
+    result["load"] = os.getloadavg()[0]
     return result
+
+
+def report(args: argparse.Namespace) -> None:
+    workdir = Path(tempfile.mkdtemp(prefix="selfspec-train-bench-"))
+    batch_file = workdir / "batch.json"
+    batch_file.write_text(json.dumps(packed_rows(args.model, args.seeds, args.batch_size, args.length)), "utf-8")
+    load = os.getloadavg()
+    print(f"model {args.model} | data {args.seeds} packed to {args.batch_size} x {args.length} tokens | "
+          f"quantization {args.quantization} | {args.steps} steps per run (first is warm-up) | load {load[0]:.1f}",
+          flush=True)  # fmt: skip
+    runs: dict[str, list[dict[str, Any]]] = {"selfspec": [], "hf": []}
+    for _ in range(args.repeats):  # alternate, so load swings hit both variants
+        for kind in runs:
+            runs[kind].append(measure(kind, args, batch_file))
+            r = runs[kind][-1]
+            print(f"  {kind:8s} {r['tokens_per_s']:7.1f} tok/s  peak {r['peak_memory_mb']:7.0f} MB  "
+                  f"steps {[round(s, 1) for s in r['step_seconds']]} s  load {r['load']:.1f}", flush=True)  # fmt: skip
+    best = {kind: max(rs, key=lambda r: r["tokens_per_s"]) for kind, rs in runs.items()}
+    peak = {kind: min(r["peak_memory_mb"] for r in rs) for kind, rs in runs.items()}
+    ratio, memory_ratio = best["selfspec"]["tokens_per_s"] / best["hf"]["tokens_per_s"], peak["selfspec"] / peak["hf"]
+    print(f"selfspec {best['selfspec']['tokens_per_s']:.1f} tok/s, peak {peak['selfspec']:.0f} MB | "
+          f"HF Trainer + PEFT {best['hf']['tokens_per_s']:.1f} tok/s, peak {peak['hf']:.0f} MB")  # fmt: skip
+    print(f"selfspec / HF: {ratio:.2f}x tokens/s, {memory_ratio:.2f}x peak memory | load now {os.getloadavg()[0]:.1f}")
+    summary = {
+        "benchmark": "training", "model": args.model, "ratio": round(ratio, 3), "memory_ratio": round(memory_ratio, 3),
+        "batch": [args.batch_size, args.length], "quantization": args.quantization,
+        "checkpointing": args.checkpointing, "selfspec_tokens_per_s": round(best["selfspec"]["tokens_per_s"], 1),
+        "hf_tokens_per_s": round(best["hf"]["tokens_per_s"], 1), "selfspec_peak_mb": round(peak["selfspec"]),
+        "hf_peak_mb": round(peak["hf"]), "load": [round(x, 1) for x in load],
+    }  # fmt: skip
+    print(json.dumps(summary))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--worker", choices=["selfspec", "hf"])
-    parser.add_argument("--model", type=Path)
+    parser.add_argument("--model", default="builtin:smollm2-135m", help="hub id, local directory or builtin:")
     parser.add_argument("--seeds", type=Path, default=ALPACA if ALPACA.is_file() else EXAMPLE_SEEDS)
-    parser.add_argument("--quantization", default="none")
-    parser.add_argument("--hidden", type=int, default=256)
-    parser.add_argument("--layers", type=int, default=4)
-    parser.add_argument("--limit", type=int, default=240, help="use the first N examples (0: all)")
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--length", type=int, default=768)
+    parser.add_argument("--steps", type=int, default=3, help="optimizer steps per run; the first is a warm-up")
     parser.add_argument("--repeats", type=int, default=2, help="alternating runs of each variant; the best counts")
-    parser.add_argument("--memory-hidden", type=int, default=1024)
-    parser.add_argument("--memory-layers", type=int, default=8)
-    parser.add_argument("--max-steps", type=int, default=-1, help=argparse.SUPPRESS)
+    parser.add_argument("--quantization", default="none", choices=["none", "nf4", "int8"])
+    parser.add_argument("--checkpointing", default="true", choices=["true", "false"],
+                        help="selfspec's --model.gradient_checkpointing")  # fmt: skip
+    parser.add_argument("--worker", choices=["selfspec", "hf"], help=argparse.SUPPRESS)
+    parser.add_argument("--batch", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        return worker(args.worker, args.model, args.seeds, args.quantization, args.max_steps)
-    workdir = Path(tempfile.mkdtemp())
-    model = build_model(workdir / "model", args.hidden, args.layers)
-    if args.limit:
-        lines = args.seeds.read_text(encoding="utf-8").splitlines()[: args.limit]
-        args.seeds = workdir / "examples.jsonl"
-        args.seeds.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    print(
-        f"data: {args.seeds} | Llama hidden {args.hidden}, {args.layers} layers | micro {MICRO}, effective {EFFECTIVE}"
-    )
-    # The machine may be shared: alternate the two variants and keep each one's best epoch.
-    runs: dict[str, list[dict[str, Any]]] = {"selfspec_lora": [], "hf_trainer_lora": []}
-    for _ in range(args.repeats):
-        runs["selfspec_lora"].append(measure("selfspec", model, args.seeds, "none"))
-        runs["hf_trainer_lora"].append(measure("hf", model, args.seeds, "none"))
-    best = {name: max(rs, key=lambda r: r["tokens_per_s"]) for name, rs in runs.items()}
-    for name, rs in runs.items():
-        rates = ", ".join(f"{r['tokens_per_s']:.0f}" for r in rs)
-        print(
-            f"{name:16s} best {best[name]['tokens_per_s']:7.0f} tokens/s (runs: {rates})  {best[name]['steps']} steps"
-        )
-    ratio = best["selfspec_lora"]["tokens_per_s"] / best["hf_trainer_lora"]["tokens_per_s"]
-    # Memory: a bigger model, where the base weights dominate, two optimizer steps each.
-    big = build_model(workdir / "big", args.memory_hidden, args.memory_layers)
-    memory = {q: measure("selfspec", big, args.seeds, q, max_steps=2)["peak_memory_mb"] for q in ("none", "nf4")}
-    shape = f"Llama hidden {args.memory_hidden} x {args.memory_layers} layers"
-    print(f"peak memory, {shape}: LoRA {memory['none']:.0f} MB, QLoRA {memory['nf4']:.0f} MB")
-    print(
-        f"selfspec / HF Trainer tokens/s: {ratio:.2f}x | QLoRA / LoRA peak memory: {memory['nf4'] / memory['none']:.2f}"
-    )
-    summary = {name: {k: round(v, 2) for k, v in r.items()} for name, r in best.items()}
-    print(json.dumps({"ratio": round(ratio, 3), "qlora_over_lora_peak_memory": round(memory["nf4"] / memory["none"], 3),
-                      "peak_memory_mb": memory, **summary}))  # fmt: skip
+        worker(args)
+    else:
+        report(args)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,9 @@ from selfspec.modeling.adapters import (
     load_base,
     write_adapter_meta,
 )
+from selfspec.modeling.precision import Precision, training_dtype
 from selfspec.modeling.quantization import Quantization, bitsandbytes_problem
+from selfspec.training.loss import plain_head, response_loss
 from selfspec.training.rng import restore_rng_states, rng_states
 from selfspec.training.schedule import WarmupCosine, accumulation_steps
 
@@ -57,6 +59,7 @@ class SpecialistModule(L.LightningModule):
         optimizer: OptimizerName = "auto",
         effective_batch_size: int | None = 32,
         gradient_checkpointing: bool = False,
+        precision: Precision = "auto",
         trust_remote_code: bool = False,
     ) -> None:
         """QLoRA specialisation of ``base_model`` (METHOD step 6).
@@ -80,6 +83,9 @@ class SpecialistModule(L.LightningModule):
                 leaves ``trainer.accumulate_grad_batches`` in charge.
             gradient_checkpointing: Recompute activations in the backward pass: less memory,
                 about 30% more compute.
+            precision: Compute dtype of the base model: ``bfloat16`` where the device does it
+                natively (CUDA with bf16, CPUs with AVX512-BF16/AMX), else ``float32`` (``auto``);
+                or force one. Adapter weights stay float32 either way.
             trust_remote_code: Allow custom model code from the model repository; off unless
                 you trust its author.
         """
@@ -103,9 +109,11 @@ class SpecialistModule(L.LightningModule):
         self.optimizer_name = optimizer
         self.effective_batch_size = effective_batch_size
         self.gradient_checkpointing = gradient_checkpointing
+        self.precision = precision
         self.trust_remote_code = trust_remote_code
         self.strict_loading = False  # checkpoints hold adapter weights only; on_load_checkpoint checks them
         self.model: Any = None
+        self._chunked_loss: bool | None = None  # decided once the model is loaded
 
     # -- model -------------------------------------------------------------------------------
 
@@ -119,7 +127,8 @@ class SpecialistModule(L.LightningModule):
         if self.adapter is not None:  # a foreign adapter is refused before the base's weights load
             check_adapter_for_base(self.adapter, self.base_model, self.trust_remote_code)
         device = self.trainer.strategy.root_device if self._trainer is not None else torch.device("cpu")
-        base = load_base(self.base_model, self.quantization, device, self.trust_remote_code)
+        dtype = training_dtype(self.precision, device)
+        base = load_base(self.base_model, self.quantization, device, self.trust_remote_code, dtype)
         if self.adapter is not None:
             self.model = attach_adapter(base, self.adapter, trainable=True, base_name=self.base_model)
         else:
@@ -141,6 +150,12 @@ class SpecialistModule(L.LightningModule):
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """Mean cross-entropy over response tokens (prompt and padding are labelled -100)."""
+        if self._chunked_loss is None:
+            self._chunked_loss = plain_head(self.model)
+            if not self._chunked_loss:
+                log.info("loss: %s has a non-plain output head; using full logits", self.base_model)
+        if self._chunked_loss:
+            return response_loss(self.model, batch)  # same value, no (batch, length, vocab) logits
         return self.model(**batch).loss
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:

@@ -83,3 +83,22 @@ def inference_dtype(device: torch.device, precision: str = "auto") -> torch.dtyp
 @cache  # one line per (device, dtype, reason) in a process, however many models load
 def _announce(device_type: str, dtype: str, reason: str) -> None:
     log.info("generation/evaluation run in %s on %s: %s", dtype, device_type, reason)
+
+
+def native_bf16(device: torch.device) -> bool:
+    """Whether ``device`` computes bfloat16 matrix products natively (not emulated through float32)."""
+    if device.type == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    return device.type == "cpu" and bool(NATIVE_BF16_FLAGS & cpu_flags())
+
+
+def training_dtype(precision: str, device: torch.device) -> torch.dtype:
+    """The compute dtype of training (``--model.precision``): ``auto`` picks bfloat16 where ``device``
+    has it natively (about 2-3x faster matrix products and half the activation memory), float32
+    elsewhere (emulated bfloat16 on an AVX2-only CPU is several times slower); one log line says which."""
+    native = native_bf16(device)
+    dtype = (torch.bfloat16 if native else torch.float32) if precision == "auto" else getattr(torch, precision)
+    reason = "native bfloat16" if native else "no native bfloat16"
+    how = "chosen automatically" if precision == "auto" else "--model.precision"
+    log.info("training computes in %s on %s (%s; %s)", str(dtype).removeprefix("torch."), device, reason, how)
+    return dtype
