@@ -18,6 +18,9 @@ os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ["HF_DATASETS_OFFLINE"] = "1"
 os.environ.setdefault("SELFSPEC_CACHE", tempfile.mkdtemp(prefix="selfspec-test-cache-"))
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# float32 compute on every CPU (auto would pick bfloat16 on AVX512-BF16 machines): the suite's numbers
+# must not depend on the CPU CI lands on; the choice itself is tested as a pure function.
+os.environ["SELFSPEC_IGNORE_NATIVE_BF16"] = "1"
 
 import pytest
 

@@ -44,11 +44,14 @@ def test_unknown_precision_is_refused() -> None:
         choose_dtype("fp8", "cpu", AVX2, False)
 
 
-def test_cpu_flags_read_from_cpuinfo(tmp_path: Path) -> None:
+def test_cpu_flags_read_from_cpuinfo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     info = tmp_path / "cpuinfo"
     info.write_text("processor\t: 0\nmodel name\t: AMD EPYC\nflags\t\t: fpu avx2 avx512_bf16\n\nflags\t: other\n")
-    assert cpu_flags(info) == frozenset({"fpu", "avx2", "avx512_bf16"})
-    assert cpu_flags(tmp_path / "absent") == frozenset()
+    monkeypatch.delenv("SELFSPEC_IGNORE_NATIVE_BF16")  # the suite sets it (conftest)
+    assert cpu_flags.__wrapped__(info) == frozenset({"fpu", "avx2", "avx512_bf16"})
+    assert cpu_flags.__wrapped__(tmp_path / "absent") == frozenset()
+    monkeypatch.setenv("SELFSPEC_IGNORE_NATIVE_BF16", "1")  # float32 everywhere: bf16 flags hidden
+    assert cpu_flags.__wrapped__(info) == frozenset({"fpu", "avx2"})
 
 
 def test_generation_plan_refuses_an_unknown_precision() -> None:
