@@ -14,13 +14,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from tqdm.auto import tqdm
 
 from selfspec.errors import ConfigError
 from selfspec.evaluation.metrics import ExactMatch, RougeL, Scores, TokenF1
 from selfspec.evaluation.prompting import PromptItem, TokenizerText, task_prompts
 from selfspec.evaluation.tasks import Task
 from selfspec.generation.generator import BatchGenerator, SamplingSettings
+from selfspec.progress import progress
 from selfspec.prompts import PromptTemplate
 
 log = logging.getLogger(__name__)
@@ -122,7 +122,7 @@ def evaluate_suite(
     mine = items[shard[0] :: shard[1]]
     generator = BatchGenerator(model, tokenizer, settings.batch_size)
     sampling = SamplingSettings(max_new_tokens=settings.max_new_tokens, do_sample=False, stop=STOP_STRINGS)
-    with tqdm(total=len(mine), desc="evaluation", unit="prompt", disable=shard[0] != 0) as bar:
+    with progress(len(mine), "evaluation", "prompts", disable=shard[0] != 0) as bar:
         generations = generator.generate([i.prompt for i in mine], sampling, on_batch=bar.update)
     answers = [g.text.strip() for g in generations]
     sets = score_sets(items, mine, answers, model_device(model))
