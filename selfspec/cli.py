@@ -20,6 +20,7 @@ from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCL
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
 from selfspec.callbacks.progress import default_progress_bar
+from selfspec.config_errors import parser_with_one_line_errors
 from selfspec.data.module import SelfSpecDataModule
 from selfspec.errors import ConfigError, SelfSpecError, configure_package_logging, exit_with
 from selfspec.specialist import SpecialistModule
@@ -175,7 +176,12 @@ def build_cli(args: ArgsType = None, run: bool = True) -> SelfSpecCLI:
         # The module owns its optimizer (trainable adapter weights only); no --optimizer flag.
         auto_configure_optimizers=False,
         parser_kwargs={"default_env": False, "description": DESCRIPTION, "prog": "selfspec"},
+        parser_class=parser_with_one_line_errors(LightningArgumentParser, _strings(args)),
     )
+
+
+def _strings(args: ArgsType) -> list[str] | None:
+    return [str(a) for a in args] if isinstance(args, list | tuple) else None
 
 
 def main(args: ArgsType = None) -> None:

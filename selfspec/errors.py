@@ -59,6 +59,10 @@ def configure_package_logging() -> None:
     silence_known_noise()
     if not interactive():
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # read when transformers is imported
+        if "transformers" in sys.modules:  # imported already (selfspec.cli imports it)
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.disable_progress_bar()
     package_log = logging.getLogger("selfspec")
     if not package_log.handlers:
         handler = logging.StreamHandler()

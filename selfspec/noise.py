@@ -51,6 +51,13 @@ WARNINGS = (
         FutureWarning,
     ),
     Notice(
+        r"Experiment logs directory .* exists and is not empty",
+        "lightning.fabric.loggers.csv_logs",
+        "selfspec puts a run's config and its TensorBoard and CSV logs in one folder on purpose "
+        "(cli._share_log_version, the rounds driver's step folders); the CSV logger only replaces its own metrics.csv",
+        UserWarning,
+    ),
+    Notice(
         r"bitsandbytes::gemv_4bit: an autograd kernel was not registered",
         "torch.autograd.graph",
         "bitsandbytes' CPU 4-bit inference kernel; selfspec only calls it without gradients "
