@@ -23,12 +23,12 @@ _RULES: tuple[tuple[re.Pattern[str], str], ...] = (
     (
         re.compile(r"Parser key \"(?P<k>[^\"]+)\":?\s*Expected a <class '(?P<t>\w+)'>\. Got value: (?P<v>.*)"),
         "{k}: expected {t}, got {v}",
-    ),  # fmt: skip
+    ),
     (re.compile(r"Parser key \"(?P<k>[^\"]+)\":?\s*(?P<m>.*)"), "{k}: {m}"),
     (
         re.compile(r"Key \"(?P<k>[^\"]+)\" is required but not included in config object or its value is None"),
         "{k}: missing required option",
-    ),  # fmt: skip
+    ),
 )
 _YAML_MARK = re.compile(r"\s*in \"<unicode string>\", line (\d+), column \d+\s*")
 

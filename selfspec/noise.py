@@ -58,6 +58,13 @@ WARNINGS = (
         UserWarning,
     ),
     Notice(
+        r"The dirpath has changed from",
+        "lightning.pytorch.callbacks.model_checkpoint",
+        "a run resumed from another run's checkpoint file writes its checkpoints in its own folder "
+        "(one folder per run); Lightning only drops the earlier folder's top-k bookkeeping",
+        UserWarning,
+    ),
+    Notice(
         r"bitsandbytes::gemv_4bit: an autograd kernel was not registered",
         "torch.autograd.graph",
         "bitsandbytes' CPU 4-bit inference kernel; selfspec only calls it without gradients "

@@ -52,7 +52,7 @@ SEEDS = [
         "isclass.jsonl",
         '{"instruction": "a", "instances": [{"input": "", "output": "b"}], "is_classification": 1}\n',
         [":1: is_classification: expected true or false"],
-    ),  # fmt: skip
+    ),
     ("pretty.jsonl", '{\n "instruction": "a",\n "input": "",\n "output": "b"\n}\n', [":1: file: one multi-line"]),
     ("badlist.json", '[{"instruction": "a"},\n', [":2: json:"]),
 ]
@@ -89,7 +89,7 @@ SUITES = [
         "dup.yaml",
         "- {name: t, kind: label, path: t.jsonl}\n- {name: t, kind: label, path: t.jsonl}\n",
         [":2: name: duplicate task name 't'"],
-    ),  # fmt: skip
+    ),
 ]
 
 TASKS = [
@@ -108,7 +108,7 @@ TASKS = [
         "dupid.jsonl",
         '{"instruction": "q", "answers": "a", "id": 1}\n{"instruction": "r", "answers": "b", "id": 1}\n',
         [":2: id: duplicate id '1'"],
-    ),  # fmt: skip
+    ),
     ("utf8.jsonl", b'{"instruction": "q", "answers": "\xfe"}\n', [":1: encoding: not valid UTF-8"]),
 ]
 

@@ -89,7 +89,7 @@ def test_fit_logs_val_f1_then_test_evaluates_its_checkpoint(
     )
     (ckpt,) = (fit_run / "checkpoints").glob("*.ckpt")
     assert run_cli(["test", "--config", config, *model, "--ckpt_path", str(ckpt)]) == 0
-    test_run = tmp_path / "lightning_logs" / "eval" / "version_1"
+    test_run = tmp_path / "lightning_logs" / "eval" / ckpt.stem / "version_0"  # named after what was evaluated
     report = json.loads((test_run / "test_eval.json").read_text())
     assert report["meta"]["label"] == ckpt.stem and report["meta"]["stage"] == "test"
     assert {p.name for p in test_run.iterdir()} >= {"test_eval.md", "test_eval.csv", "test_eval.png"}
