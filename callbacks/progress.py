@@ -53,7 +53,10 @@ class LogProgress(ProgressBar):
         if self._bar is None or trainer.global_step == self._steps:
             return  # an accumulation micro-batch: no optimizer step yet
         loss = trainer.callback_metrics.get("train/loss")
-        self._bar.set_postfix(epoch=trainer.current_epoch, **({} if loss is None else {"loss": f"{float(loss):.3f}"}))
+        postfix: dict[str, object] = {"epoch": trainer.current_epoch}
+        if loss is not None:
+            postfix["loss"] = f"{float(loss):.3f}"
+        self._bar.set_postfix(postfix)
         self._bar.update(trainer.global_step - self._steps)
         self._steps = trainer.global_step
 

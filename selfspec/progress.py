@@ -51,6 +51,7 @@ class PlainProgress:
         self.postfix: dict[str, Any] = {}
         self._start = self._last = clock()
         self._last_tenth = 0
+        self._reported = -1  # the count the last line showed
         self._closed = False
 
     def update(self, n: int = 1) -> None:
@@ -67,7 +68,8 @@ class PlainProgress:
     def close(self) -> None:
         if not self._closed:
             self._closed = True
-            self._report(self.clock())
+            if self.n != self._reported:  # the final count, unless the last line showed it already
+                self._report(self.clock())
 
     def __enter__(self) -> PlainProgress:
         return self
@@ -86,7 +88,7 @@ class PlainProgress:
         return ", ".join(parts)
 
     def _report(self, now: float) -> None:
-        self._last = now
+        self._last, self._reported = now, self.n
         self._last_tenth = 10 * self.n // self.total if self.total else 0
         if not self.disable:
             log.info("%s", self.line(now))
