@@ -41,7 +41,7 @@ def test_validate_scores_the_base_model_and_writes_the_report(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     assert run_cli(["validate", "--config", str(_config(tmp_path)), "--model.base_model", str(tiny_model_dir)]) == 0
-    run = tmp_path / "lightning_logs" / "eval" / "version_0"
+    run = tmp_path / "lightning_logs" / "eval" / "base" / "version_0"  # named after what was evaluated
     names = {p.name for p in run.iterdir()}
     assert {"config.yaml", "eval.md", "eval.csv", "eval.json", "eval.png", "eval_predictions.jsonl"} <= names
     report = json.loads((run / "eval.json").read_text())
