@@ -11,26 +11,33 @@ from __future__ import annotations
 import logging
 import signal
 import sys
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from lightning.pytorch import Trainer
-from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar
 from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from selfspec import stopping
+from selfspec.callbacks.progress import default_progress_bar
+from selfspec.config_errors import parser_with_one_line_errors
 from selfspec.data.module import SelfSpecDataModule
 from selfspec.errors import ConfigError, SelfSpecError, configure_package_logging, exit_with
 from selfspec.specialist import SpecialistModule
+
+log = logging.getLogger("selfspec")
 
 DESCRIPTION = (
     "selfspec: turn a general LLM into a domain expert from a few dozen seed examples "
     "(self-specialisation, Kang et al.). Run `selfspec-rounds --config configs/quickstart.yaml`; "
     "`selfspec fit --help` documents every option."
+)
+SUBCOMMAND_HELP = (
+    "selfspec's own options come first: --model.* (the base model, LoRA, optimisation) and --data.* (seeds, "
+    "self-generated data, tokenisation); Lightning's --trainer.* options follow them."
 )
 
 
@@ -50,7 +57,38 @@ class SelfSpecCLI(LightningCLI):
 
     before_validate = before_test = before_predict = before_fit
 
+    def before_instantiate_classes(self) -> None:
+        if self.subcommand in ("validate", "test"):
+            config = self.config[self.subcommand]
+            _name_eval_logs(config.trainer, config.model.get("adapter"), config.get("ckpt_path"))
+
+    def after_validate(self) -> None:
+        # Lightning's metric box is off (selfspec's evaluation table is the report); the loss on the
+        # held-out seeds, which no table shows, gets one line.
+        _log_losses(self.trainer)
+
+    after_test = after_validate
+
+    def add_core_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        # --help lists groups in the order they are added: selfspec's own options first, the trainer's after.
+        parser.add_lightning_class_args(self._model_class, "model", subclass_mode=self.subclass_mode_model)
+        parser.add_lightning_class_args(self._datamodule_class, "data", subclass_mode=self.subclass_mode_data)
+        parser.add_lightning_class_args(self.trainer_class, "trainer")
+        parser.set_defaults({"trainer." + k: v for k, v in self.trainer_defaults.items() if k != "callbacks"})
+
+    def _prepare_subcommand_parser(self, klass: type, subcommand: str, **kwargs: Any) -> LightningArgumentParser:
+        kwargs["description"] = f"{kwargs.get('description', '')} {SUBCOMMAND_HELP}".strip()
+        kwargs["usage"] = f"selfspec {subcommand} [--config FILE] [--model.* ...] [--data.* ...] [--trainer.* ...]"
+        parser = super()._prepare_subcommand_parser(klass, subcommand, **kwargs)
+        if subcommand in ("validate", "test"):
+            parser.set_defaults(verbose=False)  # no "Validate metric" box in fractions beside the table in points
+        return parser
+
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
+        config = self._get(self.config_init, "trainer", default={})
+        callbacks = list(kwargs.get("callbacks", config.get("callbacks")) or [])
+        if config.get("enable_progress_bar") is not False and not any(isinstance(c, ProgressBar) for c in callbacks):
+            kwargs["callbacks"] = [*callbacks, default_progress_bar()]
         trainer = super().instantiate_trainer(**kwargs)
         _share_log_version(trainer)
         return trainer
@@ -59,11 +97,41 @@ class SelfSpecCLI(LightningCLI):
 def run(args: list[str], entry: Callable[[list[str]], None] | None = None) -> int:
     """``selfspec ARGS`` (or another console ``entry`` point) in-process, from Python or a test; returns
     the exit status instead of exiting."""
+    argv, sys.argv = sys.argv, sys.argv[:1]  # ``args`` are the whole command line (not the caller's)
     try:
         (entry or main)(args)
     except SystemExit as stop:
         return stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
+    finally:
+        sys.argv = argv
     return 0
+
+
+def evaluated_name(adapter: str | None, ckpt_path: str | None) -> str:
+    """The folder name of what an evaluation scores: ``base``, the adapter's run (``round_1`` for
+    ``.../round_1/adapter``) or the checkpoint's file name."""
+    if ckpt_path:
+        return Path(ckpt_path).stem if ckpt_path not in ("best", "last", "hpc", "registry") else ckpt_path
+    if not adapter:
+        return "base"
+    path = Path(adapter)
+    return path.parent.name or path.name if path.name.startswith("adapter") else path.name
+
+
+def _name_eval_logs(trainer: Any, adapter: str | None, ckpt_path: str | None) -> None:
+    """``<save_dir>/<name>/<evaluated>/version_N``: evaluations of different models never share a folder.
+    A logger with an empty name (the rounds driver's, one folder per step) is left as it is."""
+    loggers = trainer.logger if isinstance(trainer.logger, list) else [trainer.logger]
+    for logger in loggers:
+        args = getattr(logger, "init_args", None)
+        if args is not None and args.get("name"):
+            args["name"] = f"{args['name']}/{evaluated_name(adapter, ckpt_path)}"
+
+
+def _log_losses(trainer: Trainer) -> None:
+    losses = {k: float(v) for k, v in trainer.callback_metrics.items() if k.endswith("/loss") and v.numel() == 1}
+    if losses and trainer.is_global_zero:
+        log.info("held-out seed loss: %s", ", ".join(f"{k} {v:.4f}" for k, v in sorted(losses.items())))
 
 
 def _check_ckpt_path(trainer: Trainer, ckpt_path: str | None) -> None:
@@ -110,8 +178,13 @@ def build_cli(args: ArgsType = None, run: bool = True) -> SelfSpecCLI:
         save_config_kwargs={"overwrite": False},
         # The module owns its optimizer (trainable adapter weights only); no --optimizer flag.
         auto_configure_optimizers=False,
-        parser_kwargs={"default_env": False, "description": DESCRIPTION},
+        parser_kwargs={"default_env": False, "description": DESCRIPTION, "prog": "selfspec"},
+        parser_class=parser_with_one_line_errors(LightningArgumentParser, _strings(args)),
     )
+
+
+def _strings(args: ArgsType) -> list[str] | None:
+    return [str(a) for a in args] if isinstance(args, list | tuple) else None
 
 
 def main(args: ArgsType = None) -> None:
@@ -142,18 +215,7 @@ def _subcommand(args: ArgsType) -> str:
     return next((w for w in words if isinstance(w, str) and not w.startswith("-")), "fit")
 
 
-class _DropAdverts(logging.Filter):
-    """Lightning advertises its cloud products on every run; selfspec users do not need that."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.msg).startswith("💡 Tip")
-
-
 def _configure_logging() -> None:
-    # With several loggers of one run sharing a directory (see _share_log_version), the CSV
-    # logger warns that the directory is not empty; it only ever removes its own metrics.csv.
-    warnings.filterwarnings("ignore", message=r"Experiment logs directory .* exists and is not empty")
-    logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_DropAdverts())
     # selfspec prints its own one line on SIGTERM (how to resume); Lightning's notice would be a second.
     logging.getLogger("lightning.pytorch.trainer.connectors.signal_connector").setLevel(logging.WARNING)
     configure_package_logging()

@@ -48,7 +48,21 @@ def exit_with(err: SelfSpecError, status: int = USER_ERROR_EXIT) -> NoReturn:
 
 
 def configure_package_logging() -> None:
-    """Console scripts: selfspec's log lines on stderr as ``selfspec: message`` (INFO and up)."""
+    """Console scripts: selfspec's log lines on stderr as ``selfspec: message`` (INFO and up), known
+    third-party notices silenced (``selfspec.noise``), and in a log file no weight-loading bars
+    (their redraws pile up on one line there)."""
+    import os
+
+    from selfspec.noise import silence_known_noise
+    from selfspec.progress import interactive
+
+    silence_known_noise()
+    if not interactive():
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # read when transformers is imported
+        if "transformers" in sys.modules:  # imported already (selfspec.cli imports it)
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.disable_progress_bar()
     package_log = logging.getLogger("selfspec")
     if not package_log.handlers:
         handler = _StderrHandler()
@@ -73,12 +87,8 @@ class _StderrHandler(logging.StreamHandler):
 
 def configure_model_script() -> None:
     """Console scripts that load a model and print answers: ``configure_package_logging``, and no
-    weight-loading progress bars or library notices between the answers."""
-    import warnings
-
+    weight-loading progress bars between the answers."""
     from transformers.utils import logging as hf_logging
 
     configure_package_logging()
     hf_logging.disable_progress_bar()  # the terminal gets answers or one error line, not weight-loading bars
-    # A library deprecation notice raised inside transformers/peft, nothing the user can act on.
-    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)

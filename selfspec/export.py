@@ -107,7 +107,9 @@ def export_merged(
         return attach_adapter(model, info.path, base_name=base).eval()
 
     reference = _logits(lambda: load("none", torch.float32), ids)
+    created = _make_parents(output)
     staging = Path(tempfile.mkdtemp(prefix=f".{output.name}-", dir=output.parent))
+    published = False
     try:
         _save_merged(load("none", DTYPES[dtype]), tokenizer, staging)
         merged = _logits(lambda: _reload(staging, trust_remote_code), ids)
@@ -127,8 +129,11 @@ def export_merged(
         atomic_write_json(staging / REPORT, asdict(report))
         staging.chmod(0o755)  # mkdtemp makes it private; a model directory is not a secret
         staging.replace(output)
+        published = True
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+        for folder in [] if published else reversed(created):  # a failed export leaves nothing behind
+            folder.rmdir()
     log.info("merged model written to %s (drift %.3g <= %.3g)", output, report.max_abs_logit_drift, tol)
     return report
 
@@ -136,9 +141,18 @@ def export_merged(
 def _check_output(output: Path) -> Path:
     if output.exists() and (not output.is_dir() or any(output.iterdir())):
         raise ConfigError(f"--output {output}: already exists and is not an empty directory; choose another")
-    if not output.parent.is_dir():
-        raise ConfigError(f"--output {output}: its parent directory does not exist")
+    existing = next((p for p in output.parents if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise ConfigError(f"--output {output}: {existing} is a file, not a directory; choose another output")
     return output
+
+
+def _make_parents(output: Path) -> list[Path]:
+    """Create ``output``'s missing parent folders (outermost first); returns the ones created."""
+    missing = [p for p in reversed(output.parents) if not p.exists()]
+    for folder in missing:
+        folder.mkdir()
+    return missing
 
 
 def _save_merged(model: Any, tokenizer: Any, directory: Path) -> None:

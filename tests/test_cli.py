@@ -84,6 +84,11 @@ def test_fit_trains_and_saves_resolved_config_beside_outputs(
     assert run_cli(args) == 0  # a second run gets its own directory and leaves the first alone
     assert (run.parent / "version_1" / "config.yaml").is_file()
     assert (run / "config.yaml").read_bytes() == saved
+    # ... and its own checkpoints (no last-v1.ckpt beside the first run's last.ckpt)
+    assert (run / "checkpoints" / "last.ckpt").is_file() and (
+        run.parent / "version_1" / "checkpoints" / "last.ckpt"
+    ).is_file()
+    assert not list(tmp_path.rglob("last-v*.ckpt"))
 
 
 def test_bad_seed_file_exits_2_with_every_problem_and_writes_nothing(

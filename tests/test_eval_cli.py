@@ -41,7 +41,7 @@ def test_validate_scores_the_base_model_and_writes_the_report(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     assert run_cli(["validate", "--config", str(_config(tmp_path)), "--model.base_model", str(tiny_model_dir)]) == 0
-    run = tmp_path / "lightning_logs" / "eval" / "version_0"
+    run = tmp_path / "lightning_logs" / "eval" / "base" / "version_0"  # named after what was evaluated
     names = {p.name for p in run.iterdir()}
     assert {"config.yaml", "eval.md", "eval.csv", "eval.json", "eval.png", "eval_predictions.jsonl"} <= names
     report = json.loads((run / "eval.json").read_text())
@@ -90,7 +90,7 @@ def test_fit_logs_val_f1_then_test_evaluates_its_checkpoint(
     )
     (ckpt,) = (fit_run / "checkpoints").glob("*.ckpt")
     assert run_cli(["test", "--config", config, *model, "--ckpt_path", str(ckpt)]) == 0
-    test_run = tmp_path / "lightning_logs" / "eval" / "version_1"
+    test_run = tmp_path / "lightning_logs" / "eval" / ckpt.stem / "version_0"  # named after what was evaluated
     report = json.loads((test_run / "test_eval.json").read_text())
     assert report["meta"]["label"] == ckpt.stem and report["meta"]["stage"] == "test"
     assert {p.name for p in test_run.iterdir()} >= {"test_eval.md", "test_eval.csv", "test_eval.png"}

@@ -58,8 +58,10 @@ def test_float32_merge_reloads_with_transformers_alone_and_matches_base_plus_ada
 def test_bf16_merge_with_zero_tolerance_fails_and_writes_nothing(
     two_adapters: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    args = ["--adapter", str(two_adapters["bio"]), "--output", str(tmp_path / "merged"), "--dtype", "bfloat16"]
+    output = tmp_path / "models" / "bio" / "merged"  # parents missing: created, then removed on failure
+    args = ["--adapter", str(two_adapters["bio"]), "--output", str(output), "--dtype", "bfloat16"]
     assert _run([*args, "--tolerance", "0"]) == 1
+    assert not (tmp_path / "models").exists()
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "merged model drifts from base + adapter by" in err, err
     assert "tolerance 0, bfloat16" in err and "nothing written" in err
@@ -67,9 +69,9 @@ def test_bf16_merge_with_zero_tolerance_fails_and_writes_nothing(
 
 
 def test_bf16_merge_within_its_default_tolerance(two_adapters: dict[str, Path], tmp_path: Path) -> None:
-    report = export_merged(two_adapters["fin"], tmp_path / "merged", "bfloat16")
+    report = export_merged(two_adapters["fin"], tmp_path / "models" / "merged", "bfloat16")  # parent created
     assert 0 < report.max_abs_logit_drift <= report.tolerance == 0.5
-    config = json.loads((tmp_path / "merged" / "config.json").read_text())
+    config = json.loads((tmp_path / "models" / "merged" / "config.json").read_text())
     assert config.get("dtype", config.get("torch_dtype")) == "bfloat16"
 
 

@@ -175,7 +175,10 @@ class SelfSpecDataModule(L.LightningDataModule):
         train_idx, val_idx = split_indices(len(examples), self.val_fraction, self.split_seed)
         self.train_examples = [examples[i] for i in train_idx]
         self.val_examples = [examples[i] for i in val_idx]
-        log.info("data: %d train / %d validation examples", len(self.train_examples), len(self.val_examples))
+        if stage == "fit":  # a pure evaluation trains on nothing: the line would mislead there
+            log.info("data: %d train / %d validation examples", len(self.train_examples), len(self.val_examples))
+        if not self.val_examples and self.trainer is not None:
+            self.trainer.limit_val_batches = 0  # no validation loop over an empty loader (Lightning warns)
 
     def _examples(self) -> list[Seed]:
         if not self.plan.num_instructions:

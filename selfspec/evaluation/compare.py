@@ -25,8 +25,10 @@ def main(argv: list[str] | None = None) -> int:
         try:
             report = load_report(path)
             label = args.labels[k] if args.labels else report["meta"].get("label", str(path))
-        except (OSError, json.JSONDecodeError, KeyError, TypeError) as err:
-            sys.stderr.write(f"{path}: not an evaluation report ({err})\n")
+            if not isinstance(report["rows"], list):
+                raise TypeError("rows: expected a list")
+        except (OSError, json.JSONDecodeError, KeyError, TypeError, AttributeError) as err:
+            sys.stderr.write(f"{path}: not an evaluation report ({err}); give an eval.json written by selfspec\n")
             return 2
         runs.append((label, report))
     sys.stdout.write(f"{plot_runs(runs, args.out, args.metric)}\n")

@@ -16,10 +16,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from selfspec.evaluation.chart import Series, grouped_bars
 from selfspec.evaluation.runner import SetResult
-from selfspec.io import atomic_write_bytes, atomic_write_json, atomic_write_text
+from selfspec.io import atomic_write_json, atomic_write_text
 
 MACRO = "macro"
+OVERALL = "overall"  # how tables of several runs and every chart name the macro row
+METRIC_NAMES = {"f1": "token-F1", "em": "exact match", "rouge_l": "ROUGE-L"}
 METRICS = ("f1", "em", "rouge_l")
 HEADERS = ("task", "kind", "shots", "sets", "n", "F1", "EM", "ROUGE-L", "truncated", "demos cut")
 
@@ -142,42 +145,27 @@ def load_report(path: str | Path) -> dict[str, Any]:
     return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
-def plot_runs(runs: Sequence[tuple[str, dict[str, Any]]], path: str | Path, metric: str = "f1") -> Path:
-    """A grouped bar chart of ``metric`` per task (and macro), one bar per (run, shots), SD as error bars.
+def plot_runs(
+    runs: Sequence[tuple[str, dict[str, Any]]], path: str | Path, metric: str = "f1", title: str | None = None
+) -> Path:
+    """A grouped bar chart of ``metric`` per task (and ``overall``, the macro row), one bar per (run,
+    shots), in points with SD over demonstration sets as error bars (``selfspec.evaluation.chart``).
 
     ``runs`` holds ``(label, report_json)`` pairs, e.g. the base model and each specialisation round.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")  # no display: render to a file
-    import matplotlib.pyplot as plt
-
-    series = [(f"{label} ({shots}-shot)", rows) for label, report in runs for shots, rows in _by_shots(report).items()]
-    tasks = list(dict.fromkeys(r["task"] for _, rows in series for r in rows))
-    width = 0.8 / max(len(series), 1)
-    fig, ax = plt.subplots(figsize=(max(6.0, 1.2 * len(tasks) * max(1, len(series)) / 2), 4))
-    for k, (name, rows) in enumerate(series):
+    named = [(f"{label} ({shots}-shot)", rows) for label, report in runs for shots, rows in _by_shots(report).items()]
+    tasks = list(dict.fromkeys(r["task"] for _, rows in named for r in rows))
+    tasks = [t for t in tasks if t != MACRO] + ([MACRO] if MACRO in tasks else [])
+    series = []
+    for name, rows in named:
         found = {r["task"]: r for r in rows}
-        means = [100 * found[t][f"{metric}_mean"] if t in found else 0.0 for t in tasks]
-        sds = [100 * _sd(found[t][metric]) if t in found else 0.0 for t in tasks]
-        ax.bar([x + k * width for x in range(len(tasks))], means, width, yerr=sds, capsize=3, label=name)
-    ax.set_xticks([x + width * (len(series) - 1) / 2 for x in range(len(tasks))], tasks)
-    ax.set_ylabel(f"{metric} (%)")
-    ax.set_ylim(0, 100)
-    ax.legend(fontsize="small")
-    return save_png(fig, path)
-
-
-def save_png(fig: Any, path: str | Path) -> Path:
-    """Render a matplotlib figure to ``path`` atomically (a reader never sees half a PNG) and close it."""
-    import matplotlib.pyplot as plt
-
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=120)
-    plt.close(fig)
-    atomic_write_bytes(path, buffer.getvalue())
-    return Path(path)
+        values = [100 * found[t][f"{metric}_mean"] if t in found else None for t in tasks]
+        errors = [100 * _sd(found[t][metric]) if t in found else 0.0 for t in tasks]
+        series.append(Series(name, values, errors if any(errors) else None))
+    groups = [OVERALL if t == MACRO else t for t in tasks]
+    names = [name for name, _ in named] if len(named) == 1 else dict.fromkeys(label for label, _ in runs)
+    default_title = "Evaluation: " + ", ".join(names)
+    return grouped_bars(groups, series, path, title or default_title, METRIC_NAMES[metric])
 
 
 def _by_shots(report: dict[str, Any]) -> dict[int, list[dict[str, Any]]]:

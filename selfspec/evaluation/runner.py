@@ -15,7 +15,6 @@ from typing import Any
 
 import torch
 from torchmetrics import Metric
-from tqdm.auto import tqdm
 
 from selfspec.errors import ConfigError
 from selfspec.evaluation.metrics import ExactMatch, LabelScores, RougeL, Scores, TokenF1, map_label
@@ -23,6 +22,7 @@ from selfspec.evaluation.prompting import PromptItem, TokenizerText, task_prompt
 from selfspec.evaluation.tasks import Task, task_labels
 from selfspec.generation.generator import BatchGenerator, SamplingSettings
 from selfspec.modeling.threads import auto_threads
+from selfspec.progress import progress
 from selfspec.prompts import PromptTemplate
 
 log = logging.getLogger(__name__)
@@ -126,7 +126,7 @@ def evaluate_suite(
     threads = auto_threads() if model_device(model).type == "cpu" else None  # cores other processes leave free
     generator = BatchGenerator(model, tokenizer, settings.batch_size, threads=threads)
     sampling = SamplingSettings(max_new_tokens=settings.max_new_tokens, do_sample=False, stop=STOP_STRINGS)
-    with tqdm(total=len(mine), desc="evaluation", unit="prompt", disable=shard[0] != 0) as bar:
+    with progress(len(mine), "evaluation", "prompts", disable=shard[0] != 0) as bar:
         generations = generator.generate([i.prompt for i in mine], sampling, on_batch=bar.update)
     answers = [g.text.strip() for g in generations]
     labels = {task.name: task.labels for task in tasks}

@@ -17,8 +17,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tqdm.auto import tqdm
-
 from selfspec.errors import SelfSpecError
 from selfspec.generation.brainstorm import parse_continuation, render_brainstorm_prompt
 from selfspec.generation.cache import (
@@ -35,6 +33,7 @@ from selfspec.generation.generator import BatchGenerator, SamplingSettings
 from selfspec.generation.plan import GenerationPlan
 from selfspec.generation.responses import STOP, clean_response, pick_demonstrations, render_response_prompt
 from selfspec.io import atomic_write_json
+from selfspec.progress import progress
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +123,7 @@ class GenerationRun:
         if is_complete(out):
             return [Candidate(r["instruction"], r["input"]) for r in read_jsonl(out / "instructions.jsonl")]
         replay = FilterReplay(self.plan)
-        bar = tqdm(total=self.plan.num_instructions, desc="brainstorm", unit="instr", dynamic_ncols=True)
+        bar = progress(self.plan.num_instructions, "brainstorm", "instructions")
         for k in range(self.plan.brainstorm.max_rounds):
             replay.feed(self.brainstorm_round(k))
             bar.update(len(replay.kept) - bar.n)
@@ -212,7 +211,7 @@ class GenerationRun:
         if is_complete(out):
             return out
         instructions = self.instructions()
-        bar = tqdm(total=len(instructions), desc="responses", unit="resp", dynamic_ncols=True)
+        bar = progress(len(instructions), "responses", "responses")
         for c in range(self.num_chunks(instructions)):
             shard = self.respond_chunk(c, instructions)
             bar.update(len(shard["rows"]))

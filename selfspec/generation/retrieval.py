@@ -55,23 +55,37 @@ def load_corpus(path: str | Path) -> list[Passage]:
 
 def _from_jsonl(path: Path) -> list[Passage]:
     passages = []
-    for line_no, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for line_no, line in enumerate(_read_text(path).splitlines(), start=1):
         if not line.strip():
             continue
         try:
             row = json.loads(line)
         except json.JSONDecodeError as err:
-            raise ConfigError(f"{path}:{line_no}: not valid JSON ({err.msg})") from None
-        text = row.get("text") or " ".join(str(row[k]) for k in ("title", "abstract") if row.get(k))
-        if not text:
-            raise ConfigError(f"{path}:{line_no}: text: missing (give `text`, or `title`/`abstract`)")
+            raise ConfigError(f"{path}:{line_no}: json: {err.msg} (column {err.colno})") from None
+        if not isinstance(row, dict):
+            raise ConfigError(f"{path}:{line_no}: record: expected a JSON object with a `text` string")
+        parts = [row.get(k) for k in ("text",)] if "text" in row else [row.get("title"), row.get("abstract")]
+        if any(p is not None and not isinstance(p, str) for p in parts):
+            raise ConfigError(f"{path}:{line_no}: text: expected a string")
+        text = " ".join(p for p in parts if p)
+        if not text.strip():
+            raise ConfigError(f"{path}:{line_no}: text: missing or empty (give `text`, or `title`/`abstract`)")
         passages.append(Passage(str(row.get("id", f"{path.name}:{line_no}")), text))
     return passages
 
 
 def _from_text(path: Path) -> list[Passage]:
-    paragraphs = path.read_text(encoding="utf-8").split("\n\n")
+    paragraphs = _read_text(path).split("\n\n")
     return [Passage(f"{path.name}:{i}", p.strip()) for i, p in enumerate(paragraphs) if p.strip()]
+
+
+def _read_text(path: Path) -> str:
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        raise ConfigError(f"{path}:{line}: encoding: not valid UTF-8; save the corpus as UTF-8") from None
 
 
 def _from_hf_dataset(path: Path) -> list[Passage]:

@@ -50,6 +50,8 @@ def describe_adapter(adapter_dir: str | Path, name: str | None = None) -> Adapte
     config_file = path / "adapter_config.json"
     if not config_file.is_file():
         raise ModelLoadError(f"{label}: no adapter_config.json there (not a PEFT adapter directory)")
+    if not any((path / name).is_file() for name in ("adapter_model.safetensors", "adapter_model.bin")):
+        raise ModelLoadError(f"{label}: no adapter_model.safetensors there (an interrupted export?); export it again")
     try:
         peft_config = json.loads(config_file.read_text(encoding="utf-8"))
         meta = read_adapter_meta(path)

@@ -13,13 +13,14 @@ from __future__ import annotations
 from jsonargparse import ActionConfigFile, ArgumentParser, Namespace
 
 from selfspec import stopping
+from selfspec.config_errors import parser_with_one_line_errors
 from selfspec.errors import SelfSpecError, configure_package_logging, exit_with
 from selfspec.io import atomic_write_text
 from selfspec.rounds.settings import RoundsSettings
 
 
-def build_parser() -> ArgumentParser:
-    parser = ArgumentParser(
+def build_parser(args: list[str] | None = None) -> ArgumentParser:
+    parser = parser_with_one_line_errors(ArgumentParser, args)(
         prog="selfspec-rounds",
         description="Iterative self-specialisation: evaluate the base, then generate -> train -> evaluate per round.",
         default_env=False,
@@ -31,7 +32,7 @@ def build_parser() -> ArgumentParser:
 
 def parse(args: list[str] | None = None) -> tuple[RoundsSettings, ArgumentParser, Namespace]:
     """The settings, and the parser and parsed namespace (to save the resolved config)."""
-    parser = build_parser()
+    parser = build_parser(args)
     config = parser.parse_args(args)
     values = parser.instantiate(config).as_dict()
     values.pop("config", None)
@@ -44,9 +45,9 @@ def main(args: list[str] | None = None) -> None:
     from selfspec.rounds.driver import RoundsDriver, StepFailedError
 
     configure_package_logging()  # the driver's own lines; each step's process configures its own
-    settings, parser, config = parse(args)
     with stopping.handled():
         try:
+            settings, parser, config = parse(args)
             driver = RoundsDriver(settings)
             atomic_write_text(driver.root / "rounds_config.yaml", parser.dump(config, skip_none=False))
             driver.run()

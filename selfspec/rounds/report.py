@@ -12,9 +12,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from selfspec.evaluation.report import MACRO, save_png
+from selfspec.evaluation.chart import Series, grouped_bars
+from selfspec.evaluation.report import MACRO, OVERALL
 
-OVERALL = "overall"
 CHAT_COLUMN = "base_0shot_chat"
 BASE_ZERO = ("base_0shot", CHAT_COLUMN)
 Column = tuple[str, dict[str, float]]  # (name, task -> F1 points)
@@ -81,21 +81,7 @@ def summary_json(columns: Sequence[Column], meta: dict[str, Any]) -> dict[str, A
 
 
 def plot_columns(columns: Sequence[Column], path: Path, title: str) -> Path:
-    """Grouped bars: a group per task (overall last), a bar per column."""
-    import matplotlib
-
-    matplotlib.use("Agg")  # no display: render to a file
-    import matplotlib.pyplot as plt
-
+    """Grouped bars: a group per task (overall last), a bar per column, values in points."""
     tasks = task_names(columns)
-    width = 0.8 / max(len(columns), 1)
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.9 * len(tasks) * max(1, len(columns)) / 2), 4))
-    for k, (name, values) in enumerate(columns):
-        xs = [x + k * width for x in range(len(tasks))]
-        ax.bar(xs, [values.get(t, 0.0) for t in tasks], width, label=name)
-    ax.set_xticks([x + width * (len(columns) - 1) / 2 for x in range(len(tasks))], tasks)
-    ax.set_ylabel("F1 (points)")
-    ax.set_ylim(0, 100)
-    ax.set_title(title)
-    ax.legend(fontsize="small")
-    return save_png(fig, path)
+    series = [Series(name, [values.get(t) for t in tasks]) for name, values in columns]
+    return grouped_bars(tasks, series, path, title, "F1")
