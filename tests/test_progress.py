@@ -19,21 +19,19 @@ class Clock:
         return self.now
 
 
-def test_a_line_per_tenth_once_min_seconds_passed_and_a_final_line(caplog: pytest.LogCaptureFixture) -> None:
+def test_a_line_per_tenth_once_min_seconds_passed_and_a_final_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    import selfspec.progress as progress
+
+    lines: list[str] = []
+    monkeypatch.setattr(progress.log, "info", lambda fmt, *args: lines.append(fmt % args))
     clock = Clock()
     bar = PlainProgress(100, "evaluation", "prompts", min_seconds=10, max_seconds=60, clock=clock)
-    with caplog.at_level(logging.INFO, logger="selfspec"):
-        logging.getLogger("selfspec").propagate = True
-        try:
-            bar.set_postfix(kept=3)
-            for _ in range(100):
-                clock.now += 1.0  # 1 s per prompt: a tenth every 10 s
-                bar.update()
-            bar.close()
-            bar.close()  # idempotent
-        finally:
-            logging.getLogger("selfspec").propagate = False
-    lines = [r.getMessage() for r in caplog.records]
+    bar.set_postfix(kept=3)
+    for _ in range(100):
+        clock.now += 1.0  # 1 s per prompt: a tenth every 10 s
+        bar.update()
+    bar.close()
+    bar.close()  # idempotent
     assert len(lines) == 10  # 10%, 20%, ..., 90% and the final 100%
     assert lines[0] == "evaluation: 10/100 prompts (10%), 10s elapsed, ~1m30s left, kept 3"
     assert lines[-1] == "evaluation: 100/100 prompts (100%), 1m40s elapsed, kept 3"
