@@ -203,7 +203,8 @@ def main(args: ArgsType = None) -> None:
 
 
 RESUME_HINTS = {
-    "fit": "Resume: run the same command with --ckpt_path last (generated data is reused from the cache).",
+    # "last" needs a fixed checkpoint dirpath; configs that checkpoint per version folder name the file.
+    "fit": "Resume: run the same command with --ckpt_path last (or the path of the run's checkpoints/last.ckpt).",
     "predict": "Resume: run the same command again; finished generation shards are reused.",
     "validate": "Run the same command again to evaluate from the start (generated data is reused).",
     "test": "Run the same command again to evaluate from the start (generated data is reused).",

@@ -159,7 +159,7 @@ def test_sigterm_and_ctrl_c_stop_with_one_line_and_resume_exactly(
         lines = [line for line in output.splitlines() if "stopped by" in line]
         assert lines == [
             f"selfspec: stopped by {name}; finished work is kept. Resume: run the same command with "
-            "--ckpt_path last (generated data is reused from the cache)."
+            "--ckpt_path last (or the path of the run's checkpoints/last.ckpt)."
         ], output[-3000:]
         assert "Traceback" not in output and "KeyboardInterrupt" not in output
     status, output = _finish(_start(config))
