@@ -41,6 +41,9 @@ class AdapterInfo:
     quantization: str | None
 
 
+WEIGHT_FILES = ("adapter_model.safetensors", "adapter_model.bin")  # what PEFT saves, safetensors first
+
+
 def describe_adapter(adapter_dir: str | Path, name: str | None = None) -> AdapterInfo:
     """Read an adapter directory's records; ``ModelLoadError`` (naming it) when it is not one."""
     path = Path(adapter_dir).expanduser()
@@ -50,7 +53,7 @@ def describe_adapter(adapter_dir: str | Path, name: str | None = None) -> Adapte
     config_file = path / "adapter_config.json"
     if not config_file.is_file():
         raise ModelLoadError(f"{label}: no adapter_config.json there (not a PEFT adapter directory)")
-    if not any((path / name).is_file() for name in ("adapter_model.safetensors", "adapter_model.bin")):
+    if not any((path / name).is_file() for name in WEIGHT_FILES):
         raise ModelLoadError(f"{label}: no adapter_model.safetensors there (an interrupted export?); export it again")
     try:
         peft_config = json.loads(config_file.read_text(encoding="utf-8"))
@@ -117,18 +120,14 @@ def _agreed(records: Sequence[tuple[str, str | None]], same: Callable[[str, str]
     return recorded
 
 
-WEIGHT_FILES = ("adapter_model.safetensors", "adapter_model.bin")
-
-
 def check_adapter_fits(model: Any, info: AdapterInfo, base_model: str | None = None) -> None:
     """Refuse, in one line naming both, an adapter whose weights do not fit ``model``'s layers.
 
     Reads only the adapter's safetensors header (shapes), never its tensors, so the refusal comes
     before PEFT's size-mismatch traceback. ``base_model`` is how the user named the model.
     """
-    weights = next((info.path / f for f in WEIGHT_FILES if (info.path / f).is_file()), None)
-    if weights is None:
-        raise ModelLoadError(f"{info.label}: no adapter_model.safetensors there (the adapter's weights are missing)")
+    # describe_adapter (where every AdapterInfo comes from) already refused a folder without weights
+    weights = next(info.path / f for f in WEIGHT_FILES if (info.path / f).is_file())
     if weights.suffix != ".safetensors":
         return  # a pickled .bin has no header to read without loading it; PEFT checks it
     problem = shape_problem(_layer_shapes(model), _adapter_shapes(weights))
