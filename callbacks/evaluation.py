@@ -30,6 +30,7 @@ from selfspec.evaluation.runner import EvalSettings, SuiteResult, evaluate_suite
 from selfspec.evaluation.suite import load_suite
 from selfspec.evaluation.tasks import Task
 from selfspec.io import atomic_write_text
+from selfspec.modeling.inference import float_view_on_cpu
 from selfspec.prompts import CHAT, chat_template, get_template
 
 log = logging.getLogger("selfspec")
@@ -131,7 +132,8 @@ class DomainEvaluation(L.Callback):
         shard = (trainer.global_rank, trainer.world_size)
         model = getattr(pl_module, "model", None)  # SpecialistModule holds the PEFT model here
         model = pl_module if model is None else model
-        result = evaluate_suite(model, self._load_tokenizer(pl_module), self.tasks, template, self.settings, shard)
+        with float_view_on_cpu(model) as view:  # a 4-bit model on a CPU: dequantized once, 1.5x faster
+            result = evaluate_suite(view, self._load_tokenizer(pl_module), self.tasks, template, self.settings, shard)
         rows = summarise(result.sets)
         for key, value in metric_items(rows, prefix, self.settings.shots[0]).items():
             pl_module.log(key, value, batch_size=1)

@@ -89,6 +89,15 @@ LOG_RECORDS = (
         "transformers 5 renamed the cache field; the old name still works until v6",
     ),
     Notice(r"💡 Tip", "lightning.pytorch.utilities.rank_zero", "Lightning advertises its cloud products"),
+    # Lightning's hardware census, once per trainer (8 times in the rounds driver's log). A GPU that is
+    # there (used or not) is still reported; "none" is not news: selfspec names its device and dtype.
+    Notice(r"GPU available: False, used: False", "lightning.pytorch.utilities.rank_zero", "no GPU, none used"),
+    Notice(r"TPU available: False", "lightning.pytorch.utilities.rank_zero", "no TPU, none used"),
+    Notice(
+        r"`Trainer\(limit_val_batches=1\)` was configured",
+        "lightning.pytorch.utilities.rank_zero",
+        "the rounds driver sets it for its evaluation steps (the held-out seed loss needs one batch), not the user",
+    ),
 )
 
 
