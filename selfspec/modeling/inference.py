@@ -39,7 +39,7 @@ def float_view_on_cpu(model: Any) -> Iterator[Any]:
 
 
 def _float_swaps(model: Any) -> list[tuple[torch.nn.Module, str, torch.nn.Module, torch.nn.Module]]:
-    swaps = []
+    swaps: list[tuple[torch.nn.Module, str, torch.nn.Module, torch.nn.Module]] = []
     replaced: set[int] = set()  # LoRA wrappers replaced whole: their own 4-bit base needs no swap
     for parent in list(model.modules()):
         if id(parent) in replaced:
