@@ -90,3 +90,39 @@ def test_sampling_without_seeds_is_refused(tiny: tuple[object, object]) -> None:
     model, tokenizer = tiny
     with pytest.raises(ValueError, match="one seed per prompt"):
         BatchGenerator(model, tokenizer).generate(PROMPTS, SamplingSettings(do_sample=True))
+
+
+@pytest.mark.parametrize(
+    ("rows", "shared"),
+    [([[1, 2, 3, 4], [1, 2, 3, 5]], 3), ([[1, 2, 3], [1, 2, 3, 4]], 2), ([[1, 2]], 0), ([[7, 1], [8, 1]], 0)],
+)
+def test_shared_prefix_leaves_every_row_a_token_of_its_own(rows: list[list[int]], shared: int) -> None:
+    from selfspec.generation.generator import shared_prefix_length
+
+    assert shared_prefix_length(rows) == shared
+
+
+def test_a_shared_prefix_is_computed_once_and_gives_the_same_answers(
+    tiny: tuple[object, object], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # k-shot evaluation: every prompt of a task starts with the same demonstrations.
+    from selfspec.generation import generator
+
+    model, tokenizer = tiny
+    head = "Question: is sepsis a disease?\nAnswer: yes\n\n" * 6
+    prompts = [head + p for p in PROMPTS]
+    settings = SamplingSettings(max_new_tokens=10)
+    calls: list[int] = []  # a hook, not a wrapped forward: generate reads forward's signature
+    hook = model.register_forward_pre_hook(  # type: ignore[attr-defined]
+        lambda _, args, kwargs: calls.append(kwargs["input_ids"].shape[1]), with_kwargs=True
+    )
+    shared = BatchGenerator(model, tokenizer, batch_size=4).generate(prompts, settings)
+    hook.remove()
+    prefix = len(tokenizer(head)["input_ids"]) - 1
+    own = max(len(tokenizer(p)["input_ids"]) for p in prompts) - prefix
+    assert own < prefix
+    assert sum(n >= prefix for n in calls) == 2  # one pass over the prefix per batch (7 prompts, 4 a batch)
+    monkeypatch.setattr(generator, "MIN_SHARED_PREFIX", 10**9)
+    plain = BatchGenerator(model, tokenizer, batch_size=4).generate(prompts, settings)
+    one_by_one = [BatchGenerator(model, tokenizer, batch_size=1).generate([p], settings)[0] for p in prompts]
+    assert [g.text for g in shared] == [g.text for g in plain] == [g.text for g in one_by_one]

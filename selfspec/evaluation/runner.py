@@ -20,7 +20,7 @@ from selfspec.errors import ConfigError
 from selfspec.evaluation.metrics import ExactMatch, LabelScores, RougeL, Scores, TokenF1, map_label
 from selfspec.evaluation.prompting import PromptItem, TokenizerText, task_prompts
 from selfspec.evaluation.tasks import Task, task_labels
-from selfspec.generation.generator import BatchGenerator, SamplingSettings
+from selfspec.generation.generator import BatchGenerator, Generation, SamplingSettings
 from selfspec.modeling.threads import auto_threads
 from selfspec.progress import progress
 from selfspec.prompts import PromptTemplate
@@ -108,7 +108,7 @@ def build_prompts(
         item
         for task in tasks
         for shots in settings.shots
-        for item in task_prompts(task, shots, settings.demo_seeds, template, text, budget)
+        for item in task_prompts(task, shots, settings.demo_seeds, template, text, budget, settings.batch_size)
     ]
 
 
@@ -126,13 +126,28 @@ def evaluate_suite(
     threads = auto_threads() if model_device(model).type == "cpu" else None  # cores other processes leave free
     generator = BatchGenerator(model, tokenizer, settings.batch_size, threads=threads)
     sampling = SamplingSettings(max_new_tokens=settings.max_new_tokens, do_sample=False, stop=STOP_STRINGS)
+    generations: list[Generation | None] = [None] * len(mine)
     with progress(len(mine), "evaluation", "prompts", disable=shard[0] != 0) as bar:
-        generations = generator.generate([i.prompt for i in mine], sampling, on_batch=bar.update)
-    answers = [g.text.strip() for g in generations]
+        for group in prompt_groups(mine):  # a group's prompts share their demonstrations: one prefix pass
+            for index, generation in zip(
+                group, generator.generate([mine[i].prompt for i in group], sampling, on_batch=bar.update), strict=True
+            ):
+                generations[index] = generation
+    answers = [g.text.strip() for g in generations if g is not None]
     labels = {task.name: task.labels for task in tasks}
     sets = score_sets(items, mine, answers, model_device(model), labels)
-    predictions = [_prediction(item, g.text, g.raw, labels) for item, g in zip(mine, generations, strict=True)]
+    predictions = [
+        _prediction(item, g.text, g.raw, labels) for item, g in zip(mine, generations, strict=True) if g is not None
+    ]
     return SuiteResult(sets, predictions, generator.new_tokens, generator.seconds)
+
+
+def prompt_groups(items: Sequence[PromptItem]) -> list[list[int]]:
+    """Indices of ``items`` by (task, shots, seed, group), in order of first appearance."""
+    groups: dict[tuple[str, int, int | None, int], list[int]] = {}
+    for index, item in enumerate(items):
+        groups.setdefault((item.task, item.shots, item.seed, item.group), []).append(index)
+    return list(groups.values())
 
 
 def score_sets(

@@ -1,7 +1,9 @@
 """One batched generator for every stage that makes a model write: brainstorming, responses, evaluation.
 
 Speed comes from batching with left padding, bucketing prompts of similar length into the same
-batch (less padding), the KV cache and ``torch.inference_mode``. Batch composition is a pure
+batch (less padding), the KV cache, ``torch.inference_mode`` and, when a batch's prompts begin with
+the same tokens (k-shot evaluation: every item of a task follows the same demonstrations), one
+forward pass over that shared prefix whose cache every row then reuses. Batch composition is a pure
 function of the prompt list and ``batch_size``, and sampling is seeded per item, so the same
 inputs always give the same outputs. A CUDA out-of-memory error halves the batch and goes on.
 """
@@ -57,6 +59,22 @@ def cut_at_stop(text: str, stop: Sequence[str]) -> str:
     """``text`` up to the earliest occurrence of any stop string."""
     cut = min((i for s in stop if s and (i := text.find(s)) >= 0), default=len(text))
     return text[:cut]
+
+
+# A shared prefix shorter than this is not worth a forward pass of its own (the template header).
+MIN_SHARED_PREFIX = 32
+
+
+def shared_prefix_length(rows: Sequence[Sequence[int]]) -> int:
+    """Tokens every row begins with, leaving each row at least one token of its own to feed."""
+    if len(rows) < 2:
+        return 0
+    shortest = min(len(r) for r in rows) - 1
+    first = rows[0]
+    n = 0
+    while n < shortest and all(r[n] == first[n] for r in rows):
+        n += 1
+    return n
 
 
 def length_buckets(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
@@ -149,14 +167,25 @@ class BatchGenerator:
     def _generate_batch(
         self, batch: list[int], encoded: list[list[int]], sampling: SamplingSettings, seeds: Sequence[int] | None
     ) -> list[Generation]:
-        input_ids, attention_mask = self._left_pad([encoded[i] for i in batch])
+        rows = [encoded[i] for i in batch]
+        shared = shared_prefix_length(rows)
+        # Contrastive decoding's amateur model reads padding as "left of everything": no middle padding.
+        shared = shared if shared >= MIN_SHARED_PREFIX and self.extra_processors is None else 0
+        started = time.perf_counter()
+        input_ids, attention_mask = self._left_pad([r[shared:] for r in rows])
+        cache = None
+        if shared:  # rows = shared prefix + left-padded own tokens; pads masked, positions from the mask
+            prefix = torch.tensor([rows[0][:shared]], device=input_ids.device)
+            cache = self.model(input_ids=prefix, use_cache=True, logits_to_keep=1).cache
+            cache.batch_repeat_interleave(len(batch))
+            input_ids = torch.cat([prefix.expand(len(batch), -1), input_ids], dim=1)
+            attention_mask = torch.cat([torch.ones_like(input_ids[:, :shared]), attention_mask], dim=1)
         processors = LogitsProcessorList()
         if self.extra_processors is not None:
             processors.extend(self.extra_processors(batch))
         if sampling.do_sample:
             assert seeds is not None
             processors.append(SeededSampler([seeds[i] for i in batch], sampling.temperature, sampling.top_p))
-        started = time.perf_counter()
         output = self.model.generate(
             input_ids=input_ids,
             attention_mask=attention_mask,
@@ -169,6 +198,7 @@ class BatchGenerator:
             pad_token_id=self.tokenizer.pad_token_id,
             eos_token_id=self.tokenizer.eos_token_id,
             use_cache=True,
+            cache=cache,  # transformers >= 5.24's name for past_key_values
             stopping_criteria=StoppingCriteriaList([_StopRequested()]),
         )
         self.seconds += time.perf_counter() - started
