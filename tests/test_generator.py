@@ -126,3 +126,23 @@ def test_a_shared_prefix_is_computed_once_and_gives_the_same_answers(
     plain = BatchGenerator(model, tokenizer, batch_size=4).generate(prompts, settings)
     one_by_one = [BatchGenerator(model, tokenizer, batch_size=1).generate([p], settings)[0] for p in prompts]
     assert [g.text for g in shared] == [g.text for g in plain] == [g.text for g in one_by_one]
+
+
+def test_a_stop_request_ends_a_long_forward_pass_between_two_layers(tiny: tuple[object, object]) -> None:
+    # A 16-prompt prefill takes over a minute on a 2-core CPU: a stop may not wait for its end.
+    import signal
+
+    from selfspec import stopping
+
+    model, tokenizer = tiny
+    layers = model.model.layers  # type: ignore[attr-defined]
+    finished: list[int] = []
+    hooks = [layer.register_forward_hook(lambda *_, i=i: finished.append(i)) for i, layer in enumerate(layers)]
+    hooks.append(layers[0].register_forward_hook(lambda *_: stopping._record(signal.SIGTERM, None)))  # mid-pass
+    try:
+        with stopping.handled(), pytest.raises(stopping.StopRequested):
+            BatchGenerator(model, tokenizer, batch_size=2).generate(PROMPTS[:2], SamplingSettings(max_new_tokens=5))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    assert len(layers) >= 2 and finished == [0]  # layer 1 never ran: the prefill ended right after layer 0

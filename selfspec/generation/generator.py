@@ -10,9 +10,11 @@ inputs always give the same outputs. A CUDA out-of-memory error halves the batch
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -147,7 +149,8 @@ class BatchGenerator:
         self, batch: list[int], encoded: list[list[int]], sampling: SamplingSettings, seeds: Sequence[int] | None
     ) -> list[Generation]:
         try:
-            return self._generate_batch(batch, encoded, sampling, seeds)
+            with _stop_between_layers(self.model):  # the prefix pass and generate's own
+                return self._generate_batch(batch, encoded, sampling, seeds)
         except torch.OutOfMemoryError:
             if len(batch) == 1:
                 raise
@@ -186,7 +189,23 @@ class BatchGenerator:
         if sampling.do_sample:
             assert seeds is not None
             processors.append(SeededSampler([seeds[i] for i in batch], sampling.temperature, sampling.top_p))
-        output = self.model.generate(
+        output = self._generate_call(input_ids, attention_mask, cache, processors, sampling)
+        self.seconds += time.perf_counter() - started
+        stopping.check()  # a batch cut short by a stop request is discarded, never returned
+        return [
+            self._decode(row, len(encoded[i]), sampling.stop)
+            for row, i in zip(output[:, input_ids.shape[1] :], batch, strict=True)
+        ]
+
+    def _generate_call(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        cache: Any,
+        processors: LogitsProcessorList,
+        sampling: SamplingSettings,
+    ) -> torch.Tensor:
+        return self.model.generate(
             input_ids=input_ids,
             attention_mask=attention_mask,
             max_new_tokens=sampling.max_new_tokens,
@@ -201,12 +220,6 @@ class BatchGenerator:
             cache=cache,  # transformers >= 5.24's name for past_key_values
             stopping_criteria=StoppingCriteriaList([_StopRequested()]),
         )
-        self.seconds += time.perf_counter() - started
-        stopping.check()  # a batch cut short by a stop request is discarded, never returned
-        return [
-            self._decode(row, len(encoded[i]), sampling.stop)
-            for row, i in zip(output[:, input_ids.shape[1] :], batch, strict=True)
-        ]
 
     def _decode(self, new_ids: torch.Tensor, prompt_tokens: int, stop: Sequence[str]) -> Generation:
         ids = new_ids.tolist()
@@ -225,6 +238,28 @@ class BatchGenerator:
         mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows], dtype=torch.long)
         device = getattr(self.model, "device", torch.device("cpu"))
         return ids.to(device), mask.to(device)
+
+
+_LAYER = re.compile(r"(^|\.)(layers|h|blocks)\.\d+$")  # a decoder layer in Llama-, GPT- and Mistral-style models
+
+
+@contextlib.contextmanager
+def _stop_between_layers(model: Any) -> Iterator[None]:
+    """A stop request also ends a forward pass between two decoder layers.
+
+    One prefill of 16 long prompts takes over a minute on a 2-core CPU; the per-token stopping
+    criterion below would only see the request after it, far over the 10 s a stop may take.
+    """
+    hooks = [
+        module.register_forward_pre_hook(lambda *_: stopping.check())
+        for name, module in model.named_modules()
+        if _LAYER.search(name)
+    ]
+    try:
+        yield
+    finally:
+        for hook in hooks:
+            hook.remove()
 
 
 class _StopRequested(StoppingCriteria):
