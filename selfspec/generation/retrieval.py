@@ -117,7 +117,8 @@ class Retriever:
         else:
             log.info("retrieval: indexing %d passages of %s", len(self.passages), corpus_path)
             self.index = bm25s.BM25()
-            self.index.index(bm25s.tokenize([p.text for p in self.passages], stopwords="en", show_progress=False))
+            tokens = bm25s.tokenize([p.text for p in self.passages], stopwords="en", show_progress=False)
+            self.index.index(tokens, show_progress=False)  # a tqdm bar is noise in a log file
             _save_atomically(self.index, index_dir)
 
     def search(self, queries: Sequence[str], k: int) -> list[list[Hit]]:
