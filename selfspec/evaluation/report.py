@@ -22,7 +22,8 @@ from selfspec.io import atomic_write_json, atomic_write_text
 
 MACRO = "macro"
 OVERALL = "overall"  # how tables of several runs and every chart name the macro row
-METRIC_NAMES = {"f1": "token-F1", "em": "exact match", "rouge_l": "ROUGE-L"}
+# Label tasks score F1 as macro-F1 over their labels and EM as accuracy; other tasks token-F1 and EM.
+METRIC_NAMES = {"f1": "F1", "em": "EM (accuracy)", "rouge_l": "ROUGE-L"}
 METRICS = ("f1", "em", "rouge_l")
 HEADERS = ("task", "kind", "shots", "sets", "n", "F1", "EM", "ROUGE-L", "truncated", "demos cut")
 
