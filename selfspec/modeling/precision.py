@@ -114,5 +114,5 @@ def training_dtype(precision: str, device: torch.device) -> torch.dtype:
     dtype = (torch.bfloat16 if native else torch.float32) if precision == "auto" else getattr(torch, precision)
     reason = "native bfloat16" if native else "no native bfloat16"
     how = "chosen automatically" if precision == "auto" else "--model.precision"
-    log.info("training computes in %s on %s (%s; %s)", str(dtype).removeprefix("torch."), device, reason, how)
+    log.info("the model computes in %s on %s (%s; %s)", str(dtype).removeprefix("torch."), device, reason, how)
     return dtype
