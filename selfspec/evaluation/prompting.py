@@ -122,12 +122,9 @@ def fit_prompt(
 
 
 def shared_demo_inputs(
-    template: PromptTemplate, demos: Sequence[EvalRecord], records: Sequence[EvalRecord], text: TokenText, budget: int
+    template: PromptTemplate, demos: Sequence[EvalRecord], longest: EvalRecord, text: TokenText, budget: int
 ) -> list[str] | None:
-    """The demonstrations' inputs, cut to the one cap that fits the longest of ``records`` (None: none fits)."""
-    if not demos or not records:
-        return None
-    longest = max(records, key=lambda r: text.count(template.render(r.instruction, r.input)))
+    """The demonstrations' inputs, cut to the one cap that fits the query ``longest`` (None: none fits)."""
     inputs = [d.input for d in demos]
     if text.count(render_prompt(template, demos, longest, [*inputs, longest.input])) <= budget:
         return inputs
@@ -198,23 +195,20 @@ def task_prompts(
     """
     records = task.records
     groups = [0] * len(records)
+    longest: dict[int, int] = {}  # group -> its longest query's record, which sets the demonstrations' cap
     if shots:
-        by_length = sorted(
-            range(len(records)), key=lambda i: text.count(template.render(records[i].instruction, records[i].input))
-        )
-        for rank, i in enumerate(by_length):
+        lengths = [text.count(template.render(r.instruction, r.input)) for r in records]
+        by_length = sorted(range(len(records)), key=lambda i: lengths[i])
+        for rank, i in enumerate(by_length):  # shortest first; of equally long queries, the first record
             groups[i] = rank // group_size
+            if groups[i] not in longest or lengths[i] > lengths[longest[groups[i]]]:
+                longest[groups[i]] = i
     items = []
     for seed in seeds if shots else [None]:
         demos = draw_demonstrations(task, shots, seed) if seed is not None else []
-        shared = {
-            g: shared_demo_inputs(
-                template, demos, [r for r, h in zip(records, groups, strict=True) if h == g], text, budget
-            )
-            for g in set(groups)
-        }
+        shared = {g: shared_demo_inputs(template, demos, records[i], text, budget) for g, i in longest.items()}
         for record, group in zip(records, groups, strict=True):
-            fitted = fit_prompt(template, demos, record, text, budget, shared[group])
+            fitted = fit_prompt(template, demos, record, text, budget, shared.get(group))
             items.append(
                 PromptItem(
                     task.name,

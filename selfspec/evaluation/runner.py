@@ -126,19 +126,16 @@ def evaluate_suite(
     threads = auto_threads() if model_device(model).type == "cpu" else None  # cores other processes leave free
     generator = BatchGenerator(model, tokenizer, settings.batch_size, threads=threads)
     sampling = SamplingSettings(max_new_tokens=settings.max_new_tokens, do_sample=False, stop=STOP_STRINGS)
-    generations: list[Generation | None] = [None] * len(mine)
+    by_index: dict[int, Generation] = {}
     with progress(len(mine), "evaluation", "prompts", disable=shard[0] != 0) as bar:
         for group in prompt_groups(mine):  # a group's prompts share their demonstrations: one prefix pass
-            for index, generation in zip(
-                group, generator.generate([mine[i].prompt for i in group], sampling, on_batch=bar.update), strict=True
-            ):
-                generations[index] = generation
-    answers = [g.text.strip() for g in generations if g is not None]
+            prompts = [mine[i].prompt for i in group]
+            by_index.update(zip(group, generator.generate(prompts, sampling, on_batch=bar.update), strict=True))
+    generations = [by_index[i] for i in range(len(mine))]
+    answers = [g.text.strip() for g in generations]
     labels = {task.name: task.labels for task in tasks}
     sets = score_sets(items, mine, answers, model_device(model), labels)
-    predictions = [
-        _prediction(item, g.text, g.raw, labels) for item, g in zip(mine, generations, strict=True) if g is not None
-    ]
+    predictions = [_prediction(item, g.text, g.raw, labels) for item, g in zip(mine, generations, strict=True)]
     return SuiteResult(sets, predictions, generator.new_tokens, generator.seconds)
 
 
