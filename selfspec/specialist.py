@@ -172,8 +172,7 @@ class SpecialistModule(L.LightningModule):
         # Dropout masks are a pure function of (seed, epoch, batch, rank), not of the global RNG's
         # history: a resumed process consumes that RNG differently around restores and epoch ends
         # (an epoch-end checkpoint written after a mid-epoch resume held another RNG state than one
-        # written by an uninterrupted run). Chained resumes still drift (loop counters; see the
-        # xfail in tests/test_resume_ddp.py), but not through dropout any more.
+        # written by an uninterrupted run).
         torch.manual_seed(batch_seed(self.trainer.current_epoch, batch_idx, self.global_rank))
 
     def on_validation_batch_start(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:

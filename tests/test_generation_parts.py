@@ -20,7 +20,12 @@ from selfspec.generation.contrastive import contrastive_scores
 from selfspec.generation.generator import Generation
 from selfspec.generation.pipeline import GenerationRun
 from selfspec.generation.plan import GenerationPlan
-from selfspec.generation.responses import SEPARATOR, pick_demonstrations, render_response_prompt
+from selfspec.generation.responses import (
+    SEPARATOR,
+    demonstration_groups,
+    pick_demonstrations,
+    render_response_prompt,
+)
 from selfspec.generation.retrieval import load_corpus
 from selfspec.generation.settings import BrainstormSettings
 from selfspec.seeds import Seed
@@ -57,6 +62,18 @@ def test_demonstrations_depend_on_seed_and_item_only() -> None:
     assert pick_demonstrations(seeds, 5, 0, 3) != pick_demonstrations(seeds, 5, 0, 4)
     with pytest.raises(ConfigError, match="10 seeds cannot give 11 demonstrations"):
         pick_demonstrations(seeds, 11, 0, 0)
+
+
+def test_a_generation_batch_shares_its_demonstrations() -> None:
+    seeds = [Seed(f"Task {i}.", "", "x", None, str(i)) for i in range(20)]
+    group = [pick_demonstrations(seeds, 5, 0, i, 16) for i in range(16, 32)]
+    assert all(demos == group[0] for demos in group)  # one prompt prefix, computed once per batch
+    assert pick_demonstrations(seeds, 5, 0, 15, 16) != group[0] != pick_demonstrations(seeds, 5, 0, 32, 16)
+    assert pick_demonstrations(seeds, 5, 0, 1, 16) == pick_demonstrations(seeds, 5, 0, 0)  # group 0 = item 0's
+    # A chunk of responses is generated one demonstration group at a time, whatever its bounds.
+    assert demonstration_groups(range(10, 40), 16) == [range(10, 16), range(16, 32), range(32, 40)]
+    assert demonstration_groups(range(0, 16), 16) == [range(0, 16)]
+    assert demonstration_groups(range(5, 5), 16) == []
 
 
 def test_fingerprints_are_canonical() -> None:

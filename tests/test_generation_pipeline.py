@@ -22,6 +22,7 @@ from selfspec.generation.generator import Generation, SamplingSettings
 from selfspec.generation.models import model_generator_factory
 from selfspec.generation.pipeline import GenerationError, GenerationRun
 from selfspec.generation.plan import GenerationPlan
+from selfspec.generation.responses import SEPARATOR
 from selfspec.generation.settings import BrainstormSettings, ResponseSettings
 
 
@@ -221,10 +222,11 @@ EVAL_ANSWER = "Metformin is the first line drug for type two diabetes in adults 
 
 
 class QuotingResponder:
-    """Greedy calls: prompts of odd length are answered by quoting the evaluation file's answer."""
+    """Greedy calls: tasks (a prompt's last instruction) of odd length are answered by quoting the eval answer."""
 
     def generate(self, prompts: list[str], sampling: SamplingSettings, *args: object, **kw: object) -> list[Generation]:
-        answers = [f"As known, {EVAL_ANSWER.lower()}" if len(p) % 2 else "Ask a physician." for p in prompts]
+        quote = [len(p.rsplit("Instruction:", 1)[1]) % 2 for p in prompts]
+        answers = [f"As known, {EVAL_ANSWER.lower()}" if q else "Ask a physician." for q in quote]
         return [Generation(a, a, 8, len(p)) for a, p in zip(answers, prompts, strict=True)]
 
 
@@ -244,3 +246,27 @@ def test_responses_quoting_the_evaluation_files_are_dropped(
     funnel = json.loads((out / "funnel.json").read_text())
     assert funnel["dropped"]["contamination"] == 0  # the instructions were clean; only responses quoted
     assert funnel["contaminated_responses"] == len(quoting) and funnel["examples"] == len(raw) - len(quoting)
+
+
+class RecordingResponder:
+    """Greedy calls: remembers each call's prompts, answers every one."""
+
+    def __init__(self) -> None:
+        self.calls: list[list[str]] = []
+
+    def generate(self, prompts: list[str], sampling: SamplingSettings, *args: object, **kw: object) -> list[Generation]:
+        self.calls.append(list(prompts))
+        return [Generation("An answer.", "An answer.", 3, len(p)) for p in prompts]
+
+
+def test_responses_come_one_demonstration_group_per_call_sharing_the_prompt_head(
+    base_run: tuple[GenerationPlan, Path], tmp_path: Path
+) -> None:
+    plan, _ = base_run  # 6 instructions, chunks of 4, batches (demonstration groups) of 4
+    grouped = dataclasses.replace(plan, cache_dir=tmp_path, batch_size=3)
+    responder = RecordingResponder()
+    GenerationRun(grouped, lambda adapter: ScriptedBrainstormer(responder)).dataset()  # type: ignore[arg-type]
+    # items 0-3 (chunk 0) and 4-5 (chunk 1), cut where item // 3 changes: [0,1,2] [3] [4,5]
+    assert [len(call) for call in responder.calls] == [3, 1, 2]
+    for call in responder.calls:  # one head (preamble + demonstrations) per call: its KV cache is computed once
+        assert len({prompt.rsplit(SEPARATOR, 1)[0] for prompt in call}) == 1

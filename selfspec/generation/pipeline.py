@@ -31,7 +31,13 @@ from selfspec.generation.cache import (
 from selfspec.generation.filters import FILTER_NAMES, Candidate, InstructionFilter, contaminated
 from selfspec.generation.generator import BatchGenerator, SamplingSettings
 from selfspec.generation.plan import GenerationPlan
-from selfspec.generation.responses import STOP, clean_response, pick_demonstrations, render_response_prompt
+from selfspec.generation.responses import (
+    STOP,
+    clean_response,
+    demonstration_groups,
+    pick_demonstrations,
+    render_response_prompt,
+)
 from selfspec.io import atomic_write_json
 from selfspec.progress import progress
 
@@ -176,7 +182,14 @@ class GenerationRun:
             self._response_prompt(i, item, item_hits) for i, item, item_hits in zip(indices, items, hits, strict=True)
         ]
         greedy = SamplingSettings(plan.responses.max_new_tokens, stop=STOP)
-        generations = self.generator(plan.response_adapter).generate(prompts, greedy)
+        generator = self.generator(plan.response_adapter)
+        # One call per demonstration group: its prompts form one batch sharing their prefix (the
+        # generator would otherwise bucket the chunk by length and mix groups in a batch).
+        generations = [
+            generation
+            for group in demonstration_groups(indices, plan.batch_size)
+            for generation in generator.generate([prompts[i - indices.start] for i in group], greedy)
+        ]
         rows = [
             {"index": i, "instruction": item.instruction, "input": item.input, "output": clean_response(gen.text)}
             | {"raw": gen.raw, "passages": [{"id": h.id, "score": h.score} for h in item_hits]}
@@ -188,7 +201,7 @@ class GenerationRun:
 
     def _response_prompt(self, index: int, item: Candidate, hits: list[Any]) -> str:
         plan = self.plan
-        demos = pick_demonstrations(plan.seeds, plan.responses.demonstrations, plan.seed, index)
+        demos = pick_demonstrations(plan.seeds, plan.responses.demonstrations, plan.seed, index, plan.batch_size)
         passages = [h.text for h in hits]
         return render_response_prompt(plan.prompts.response_preamble, demos, item.instruction, item.input, passages)
 

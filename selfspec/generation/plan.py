@@ -126,6 +126,8 @@ class GenerationPlan:
             "response_preamble": self.prompts.response_preamble,
             "separator": SEPARATOR,
             "responses": asdict(self.responses),
+            # Items of one generation batch share their demonstrations (responses.pick_demonstrations).
+            "demonstration_group": self.batch_size,
             "response_adapter": adapter_identity(adapter) if adapter else None,
             "retrieval_corpus": content_hash(self.retrieval_corpus) if self.retrieval_corpus else None,
         }

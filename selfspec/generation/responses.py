@@ -1,8 +1,12 @@
 """Response prompts (METHOD steps 4-5): role preamble, seed demonstrations, optional passages.
 
 Pure text functions. Demonstrations are separated by ``SEPARATOR``; generation stops at its first
-line, so the model answers exactly one task. Demonstrations are chosen per item with an RNG seeded
-by (seed, item index), so an item's prompt never depends on which other items exist.
+line, so the model answers exactly one task. Demonstrations are chosen per *group* of consecutive
+items (the generation batch size) with an RNG seeded by (seed, group): the group's prompts then
+begin with the same preamble and demonstrations, whose KV cache ``BatchGenerator`` computes once
+per batch (on a CPU the prompt dominates the cost, and the demonstrations are most of the prompt).
+Every item still sees k random seeds; an item's prompt depends on its index and the group size
+only, never on which other items exist. ``group_size=1`` is the per-item choice of the paper.
 """
 
 from __future__ import annotations
@@ -40,14 +44,22 @@ def render_response_prompt(
     return preamble.rstrip() + "\n\n" + SEPARATOR.join([*blocks, query])
 
 
-def pick_demonstrations(seeds: Sequence[Seed], k: int, seed: int, item: int) -> list[Seed]:
-    """``k`` distinct seeds for item ``item``, a pure function of (seed, item)."""
+def pick_demonstrations(seeds: Sequence[Seed], k: int, seed: int, item: int, group_size: int = 1) -> list[Seed]:
+    """``k`` distinct seeds for item ``item``, shared by its group of ``group_size`` items; pure in (seed, group)."""
     if len(seeds) < k:
         raise ConfigError(
             f"{len(seeds)} seeds cannot give {k} demonstrations per response; add seeds or lower "
             "--data.responses.demonstrations"
         )
-    return random.Random(f"{seed}-response-{item}").sample(list(seeds), k)
+    return random.Random(f"{seed}-response-{item // group_size}").sample(list(seeds), k)
+
+
+def demonstration_groups(indices: range, group_size: int) -> list[range]:
+    """``indices`` cut where the demonstration group changes (item // group_size), in order."""
+    starts = [i for i in indices if i == indices.start or i % group_size == 0]
+    if not starts:
+        return []
+    return [range(a, b) for a, b in zip(starts, [*starts[1:], indices.stop], strict=True)]
 
 
 def clean_response(text: str) -> str:
