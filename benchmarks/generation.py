@@ -77,7 +77,7 @@ def main() -> None:
     args = parser.parse_args()
     load_before = os.getloadavg()
     model, tokenizer, dtype = load_model(args.model, args.precision, args.threads)
-    threads = auto_threads() if model.device.type == "cpu" else None  # as selfspec's generation factory does
+    threads = auto_threads if model.device.type == "cpu" else None  # as selfspec's generation factory does
     generator = BatchGenerator(model, tokenizer, batch_size=args.batch_size, threads=threads)
     responses = response_prompts(args.prompts, args.demonstrations, args.batch_size)
     brainstorms = brainstorm_prompts(args.prompts)

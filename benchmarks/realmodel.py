@@ -69,12 +69,12 @@ def forward_pass(model: Any, tokenizer: Any, prompts: Sequence[str], batch_size:
     """One plain forward over every prompt in the generator's length buckets; returns the real tokens."""
     encoded = [tokenizer(p)["input_ids"] for p in prompts]
     device = getattr(model, "device", torch.device("cpu"))
-    with torch_threads(auto_threads() if device.type == "cpu" else None):  # as the generator decides them
-        for batch in length_buckets([len(e) for e in encoded], batch_size):
-            rows = [encoded[i] for i in batch]
-            width = max(len(r) for r in rows)
-            ids = torch.tensor([[tokenizer.pad_token_id] * (width - len(r)) + r for r in rows], device=device)
-            mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows], device=device)
+    for batch in length_buckets([len(e) for e in encoded], batch_size):
+        rows = [encoded[i] for i in batch]
+        width = max(len(r) for r in rows)
+        ids = torch.tensor([[tokenizer.pad_token_id] * (width - len(r)) + r for r in rows], device=device)
+        mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows], device=device)
+        with torch_threads(auto_threads() if device.type == "cpu" else None):  # per batch, as the generator decides
             model(input_ids=ids, attention_mask=mask, use_cache=False, logits_to_keep=1)
     return sum(len(e) for e in encoded)
 

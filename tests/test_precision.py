@@ -118,3 +118,27 @@ def test_forced_precision_wins(monkeypatch: pytest.MonkeyPatch) -> None:
     assert precision.training_dtype("float32", torch.device("cpu")) is torch.float32
     monkeypatch.setattr(precision, "native_bf16", lambda device: False)
     assert precision.training_dtype("bfloat16", torch.device("cpu")) is torch.bfloat16
+
+
+def test_automatic_threads_are_decided_again_for_every_batch(tiny_model_dir: Path) -> None:
+    from transformers import AutoModelForCausalLM
+
+    from selfspec.generation.generator import BatchGenerator, SamplingSettings
+    from selfspec.modeling.loading import ModelSource, load_tokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval()
+    tokenizer = load_tokenizer(ModelSource(str(tiny_model_dir), True))
+    answers = iter([1, 2])  # another process ran while the first batch started, not the second
+    seen: list[int] = []
+    generator = BatchGenerator(model, tokenizer, batch_size=1, threads=lambda: next(answers))
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        generator.generate(
+            ["The liver", "A kidney"],
+            SamplingSettings(max_new_tokens=2),
+            on_batch=lambda n: seen.append(torch.get_num_threads()),
+        )
+        assert seen == [1, 2] and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

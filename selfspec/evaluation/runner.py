@@ -123,7 +123,7 @@ def evaluate_suite(
     """Generate greedily for every prompt of this process's ``shard`` (rank, world size) and score."""
     items = build_prompts(tasks, template, tokenizer, settings, context_budget(model, settings))
     mine = items[shard[0] :: shard[1]]
-    threads = auto_threads() if model_device(model).type == "cpu" else None  # cores other processes leave free
+    threads = auto_threads if model_device(model).type == "cpu" else None  # free cores, asked before each batch
     generator = BatchGenerator(model, tokenizer, settings.batch_size, threads=threads)
     sampling = SamplingSettings(max_new_tokens=settings.max_new_tokens, do_sample=False, stop=STOP_STRINGS)
     by_index: dict[int, Generation] = {}

@@ -98,7 +98,9 @@ class BatchGenerator:
         extra_processors: Optional factory giving logits processors for a batch's item indices
             (used for contrastive decoding).
         threads: Intra-op threads while generating (restored after); None leaves torch's setting.
-            ``selfspec.modeling.threads.auto_threads`` gives the cores other processes leave free.
+            A function is asked again before every batch: ``selfspec.modeling.threads.auto_threads``
+            gives the cores other processes leave free *now*, so a short job that happened to run
+            when the generator was made does not halve a whole stage's speed.
     """
 
     def __init__(
@@ -107,7 +109,7 @@ class BatchGenerator:
         tokenizer: Any,
         batch_size: int = 16,
         extra_processors: ProcessorFactory | None = None,
-        threads: int | None = None,
+        threads: int | Callable[[], int] | None = None,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
@@ -135,9 +137,9 @@ class BatchGenerator:
             raise ValueError("sampling needs one seed per prompt")
         encoded = [self.tokenizer(p)["input_ids"] for p in prompts]
         results: list[Generation | None] = [None] * len(prompts)
-        with torch_threads(self.threads):
-            for batch in length_buckets([len(e) for e in encoded], self.batch_size):
-                stopping.check()  # SIGTERM/Ctrl-C: finished batches are the caller's to keep
+        for batch in length_buckets([len(e) for e in encoded], self.batch_size):
+            stopping.check()  # SIGTERM/Ctrl-C: finished batches are the caller's to keep
+            with torch_threads(self.threads() if callable(self.threads) else self.threads):
                 generations = self._generate_adaptive(batch, encoded, sampling, seeds)
                 for index, generation in zip(batch, generations, strict=True):
                     results[index] = generation

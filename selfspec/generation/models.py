@@ -33,7 +33,7 @@ def model_generator_factory(plan: GenerationPlan, device: torch.device | None = 
         tokenizer = load_tokenizer(resolve_model_source(plan.base_model), plan.trust_remote_code)
         alpha = plan.responses.contrastive_alpha
         extra = contrastive_factory(model, alpha, tokenizer.pad_token_id) if adapter and alpha else None
-        threads = auto_threads() if target.type == "cpu" else None
+        threads = auto_threads if target.type == "cpu" else None  # asked again before every batch
         return BatchGenerator(model, tokenizer, plan.batch_size, extra, threads)
 
     return make
