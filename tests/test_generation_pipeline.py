@@ -262,8 +262,14 @@ class RecordingResponder:
 def test_responses_come_one_demonstration_group_per_call_sharing_the_prompt_head(
     base_run: tuple[GenerationPlan, Path], tmp_path: Path
 ) -> None:
-    plan, _ = base_run  # 6 instructions, chunks of 4, batches (demonstration groups) of 4
-    grouped = dataclasses.replace(plan, cache_dir=tmp_path, batch_size=3)
+    plan, _ = base_run  # 6 instructions, chunks of 4
+    per_item = RecordingResponder()  # the default (the paper): demonstrations drawn per instruction
+    fresh = dataclasses.replace(plan, cache_dir=tmp_path / "per_item")
+    GenerationRun(fresh, lambda adapter: ScriptedBrainstormer(per_item)).dataset()  # type: ignore[arg-type]
+    assert [len(call) for call in per_item.calls] == [4, 2]  # one call per chunk, bucketed by length
+    assert len({prompt.rsplit(SEPARATOR, 1)[0] for prompt in per_item.calls[0]}) > 1
+    shared = dataclasses.replace(plan.responses, shared_demonstrations=True)
+    grouped = dataclasses.replace(plan, cache_dir=tmp_path / "shared", batch_size=3, responses=shared)
     responder = RecordingResponder()
     GenerationRun(grouped, lambda adapter: ScriptedBrainstormer(responder)).dataset()  # type: ignore[arg-type]
     # items 0-3 (chunk 0) and 4-5 (chunk 1), cut where item // 3 changes: [0,1,2] [3] [4,5]

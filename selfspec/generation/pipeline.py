@@ -183,11 +183,16 @@ class GenerationRun:
         ]
         greedy = SamplingSettings(plan.responses.max_new_tokens, stop=STOP)
         generator = self.generator(plan.response_adapter)
-        # One call per demonstration group: its prompts form one batch sharing their prefix (the
-        # generator would otherwise bucket the chunk by length and mix groups in a batch).
+        # Shared demonstrations: one call per group, whose prompts form one batch sharing their
+        # prefix (the generator would otherwise bucket the chunk by length and mix groups).
+        groups = (
+            demonstration_groups(indices, self._demonstration_group())
+            if plan.responses.shared_demonstrations
+            else [indices]
+        )
         generations = [
             generation
-            for group in demonstration_groups(indices, plan.batch_size)
+            for group in groups
             for generation in generator.generate([prompts[i - indices.start] for i in group], greedy)
         ]
         rows = [
@@ -201,9 +206,15 @@ class GenerationRun:
 
     def _response_prompt(self, index: int, item: Candidate, hits: list[Any]) -> str:
         plan = self.plan
-        demos = pick_demonstrations(plan.seeds, plan.responses.demonstrations, plan.seed, index, plan.batch_size)
+        demos = pick_demonstrations(
+            plan.seeds, plan.responses.demonstrations, plan.seed, index, self._demonstration_group()
+        )
         passages = [h.text for h in hits]
         return render_response_prompt(plan.prompts.response_preamble, demos, item.instruction, item.input, passages)
+
+    def _demonstration_group(self) -> int:
+        """Consecutive instructions that share their demonstrations: a generation batch, or 1 (the paper)."""
+        return self.plan.batch_size if self.plan.responses.shared_demonstrations else 1
 
     def _retrieve(self, items: list[Candidate]) -> list[list[Any]]:
         if not self.plan.retrieval_corpus:

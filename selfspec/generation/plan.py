@@ -125,12 +125,18 @@ class GenerationPlan:
             "instructions": fingerprint(self.instruction_key()),
             "response_preamble": self.prompts.response_preamble,
             "separator": SEPARATOR,
-            "responses": asdict(self.responses),
-            # Items of one generation batch share their demonstrations (responses.pick_demonstrations).
-            "demonstration_group": self.batch_size,
+            "responses": self._responses_key(),
             "response_adapter": adapter_identity(adapter) if adapter else None,
             "retrieval_corpus": content_hash(self.retrieval_corpus) if self.retrieval_corpus else None,
         }
+
+    def _responses_key(self) -> dict[str, Any]:
+        # Shared demonstrations came later: the per-instruction default stays out of the key, so
+        # data generated before keeps its fingerprint; shared ones depend on the batch size.
+        key = asdict(self.responses)
+        if key.pop("shared_demonstrations"):
+            key["demonstrations_shared_per"] = self.batch_size
+        return key
 
     def _dtype_key(self) -> dict[str, str]:
         # bfloat16 writes other tokens than float32. float32 (the only CPU dtype before bf16 was

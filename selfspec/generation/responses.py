@@ -2,11 +2,11 @@
 
 Pure text functions. Demonstrations are separated by ``SEPARATOR``; generation stops at its first
 line, so the model answers exactly one task. Demonstrations are chosen per *group* of consecutive
-items (the generation batch size) with an RNG seeded by (seed, group): the group's prompts then
-begin with the same preamble and demonstrations, whose KV cache ``BatchGenerator`` computes once
-per batch (on a CPU the prompt dominates the cost, and the demonstrations are most of the prompt).
-Every item still sees k random seeds; an item's prompt depends on its index and the group size
-only, never on which other items exist. ``group_size=1`` is the per-item choice of the paper.
+items with an RNG seeded by (seed, group), so an item's prompt depends on its index and the group
+size only, never on which other items exist. ``group_size=1`` (the default) is the paper's
+per-item choice; with ``ResponseSettings.shared_demonstrations`` a group is a generation batch,
+whose prompts then begin with the same preamble and demonstrations and ``BatchGenerator``
+computes that prefix's KV cache once (on a CPU the prompt dominates the cost).
 """
 
 from __future__ import annotations

@@ -51,6 +51,11 @@ class ResponseSettings:
         retrieval_top_k: Passages retrieved per instruction when ``retrieval_corpus`` is set.
         contrastive_alpha: With ``response_adapter``, decode contrastively (expert = adapter,
             amateur = base) with this plausibility cut-off (about 0.1); null decodes plainly.
+        shared_demonstrations: Draw the demonstrations once per generation batch instead of once
+            per instruction (the paper): the batch's prompts then share preamble + demonstrations,
+            whose KV cache is computed once (responses 1.5x faster on a 2-core CPU). The
+            demonstrations' style then repeats across a batch: on the README's 32-instruction run
+            it made round 1 answer "yes"/"no" to the NCBI sentences (configs/smollm2/results.md).
     """
 
     demonstrations: int = 5
@@ -58,6 +63,7 @@ class ResponseSettings:
     chunk_size: int = 64
     retrieval_top_k: int = 3
     contrastive_alpha: float | None = None
+    shared_demonstrations: bool = False
 
     def check(self, flag: str = "--data.responses") -> None:
         if self.demonstrations < 0 or self.max_new_tokens < 1 or self.chunk_size < 1 or self.retrieval_top_k < 1:
