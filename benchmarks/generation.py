@@ -42,7 +42,7 @@ SEEDS = Path(__file__).resolve().parents[1] / "data" / "seeds" / "biomedicine.js
 
 
 def response_prompts(n: int, demonstrations: int, group_size: int) -> list[str]:
-    """Prompts as the response stage builds them: demonstrations shared per batch, a seed task to answer."""
+    """Prompts as the response stage builds them: demonstrations drawn per group of ``group_size`` prompts."""
     seeds, domain = load_seeds(SEEDS), load_domain("biomedicine")
     prompts = []
     for i in range(n):

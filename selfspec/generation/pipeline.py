@@ -185,11 +185,8 @@ class GenerationRun:
         generator = self.generator(plan.response_adapter)
         # Shared demonstrations: one call per group, whose prompts form one batch sharing their
         # prefix (the generator would otherwise bucket the chunk by length and mix groups).
-        groups = (
-            demonstration_groups(indices, self._demonstration_group())
-            if plan.responses.shared_demonstrations
-            else [indices]
-        )
+        group_size = self._demonstration_group()
+        groups = demonstration_groups(indices, group_size) if group_size > 1 else [indices]
         generations = [
             generation
             for group in groups

@@ -2,13 +2,13 @@
 
 Every parallel op ends at a barrier: with all cores busy, the op waits for its most descheduled
 thread. On the 2-core dev machine at load 15, SmolLM2's forward ran 73-84 tokens/s on one thread
-and 21-31 on two; idle, two threads are faster. So generation counts, before every batch, the runnable threads of
-*other* processes right now (``/proc/loadavg`` minus this process's running threads, the median of
-a few samples: the 1-minute load average would count this process's own training as load) and
-uses the cores left, at least one, at most torch's current setting (``OMP_NUM_THREADS``,
-``torch.set_num_threads``). The thread count does not change the
-logits (matrix products split over outputs, not the summed dimension: bitwise equal at 1 and 2
-threads on SmolLM2), so it is not part of any data fingerprint.
+and 21-31 on two; idle, two threads are faster. So generation counts, before every batch, the
+runnable threads of *other* processes right now (``/proc/loadavg`` minus this process's running
+threads, the median of a few samples: the 1-minute load average would count this process's own
+training as load) and uses the cores left, at least one, at most torch's current setting
+(``OMP_NUM_THREADS``, ``torch.set_num_threads``). The thread count does not change the logits
+(matrix products split over outputs, not the summed dimension: bitwise equal at 1 and 2 threads on
+SmolLM2), so it is not part of any data fingerprint.
 """
 
 from __future__ import annotations
