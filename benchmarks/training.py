@@ -2,9 +2,13 @@
 
 Same model, same real text (Alpaca seeds rendered with selfspec's template, prompt tokens
 labelled -100, packed into rows of exactly ``--length`` tokens so no position is padding), same
-batch (default 8 x 768), same LoRA shape, optimizer and learning rate. selfspec runs as ``selfspec
-fit`` does (its defaults: response-only chunked loss, precision auto, ``--checkpointing``); HF
-Trainer runs with its defaults (full-logits loss, no gradient checkpointing, float32 on CPU).
+optimizer batch (default 8 x 768), same LoRA shape, optimizer and learning rate. selfspec runs as
+``selfspec fit`` does with its defaults (response-only chunked loss, precision auto, no gradient
+checkpointing, LoRA dropout with a cheap mask) and
+the batch fed as micro-batches of ``--micro-batch`` rows with gradient accumulation (``--data.batch_size
+2 --model.effective_batch_size 8``); HF Trainer runs with its defaults (one pass over the whole batch,
+full-logits loss, no gradient checkpointing, float32 on CPU). ``--hf-micro-batch 2`` gives HF the same
+accumulation, to see what micro-batching alone buys it.
 
 Each run is its own fresh process, so its peak memory (max RSS on CPU, ``max_memory_allocated``
 on CUDA) is its own. The machine may be shared: the variants alternate, the first step of each
@@ -93,7 +97,15 @@ class StepClock:
             torch.cuda.synchronize()
 
 
-def run_selfspec(model: str, batch: dict[str, Any], steps: int, quantization: str, checkpointing: str) -> StepClock:
+def micro_batches(batch: dict[str, Any], micro: int) -> list[dict[str, Any]]:
+    """``batch`` cut into consecutive pieces of ``micro`` rows (the last may be shorter)."""
+    rows = batch["input_ids"].shape[0]
+    return [{k: v[i : i + micro] for k, v in batch.items()} for i in range(0, rows, micro)]
+
+
+def run_selfspec(
+    model: str, batch: dict[str, Any], steps: int, quantization: str, checkpointing: str, micro: int
+) -> StepClock:
     import lightning as L
     from torch.utils.data import DataLoader
 
@@ -101,25 +113,30 @@ def run_selfspec(model: str, batch: dict[str, Any], steps: int, quantization: st
     from selfspec.specialist import SpecialistModule
 
     clock = StepClock()
+    pieces = micro_batches(batch, micro)
+    accumulation = len(pieces)
 
-    class Tick(L.Callback):
-        def on_train_batch_start(self, *args: Any) -> None:
-            clock.start()
+    class Tick(L.Callback):  # one optimizer step = `accumulation` micro-batches
+        def on_train_batch_start(self, trainer: Any, module: Any, batch: Any, batch_idx: int) -> None:
+            if batch_idx % accumulation == 0:
+                clock.start()
 
-        def on_train_batch_end(self, *args: Any) -> None:
-            clock.stop()
+        def on_train_batch_end(self, trainer: Any, module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
+            if (batch_idx + 1) % accumulation == 0:
+                clock.stop()
 
     module = SpecialistModule(
         base_model=model, quantization=cast(Quantization, quantization), learning_rate=LR,
         effective_batch_size=None, warmup_ratio=0.0, gradient_checkpointing=checkpointing == "true",
     )  # fmt: skip
     trainer = L.Trainer(accelerator="auto", devices=1, max_steps=steps, logger=False, enable_checkpointing=False,
-                        enable_progress_bar=False, enable_model_summary=False, callbacks=[Tick()])  # fmt: skip
-    trainer.fit(module, train_dataloaders=DataLoader([batch] * steps, batch_size=None))  # type: ignore[arg-type]
+                        enable_progress_bar=False, enable_model_summary=False, callbacks=[Tick()],
+                        accumulate_grad_batches=accumulation)  # fmt: skip
+    trainer.fit(module, train_dataloaders=DataLoader(pieces * steps, batch_size=None))  # type: ignore[arg-type]
     return clock
 
 
-def run_hf(model: str, batch: dict[str, Any], steps: int, quantization: str) -> StepClock:
+def run_hf(model: str, batch: dict[str, Any], steps: int, quantization: str, micro: int) -> StepClock:
     import torch
     from transformers import Trainer, TrainerCallback, TrainingArguments
 
@@ -136,10 +153,11 @@ def run_hf(model: str, batch: dict[str, Any], steps: int, quantization: str) -> 
 
     cuda = torch.cuda.is_available()
     peft_model = add_lora(load_base(model, quantization), LoraSettings())  # type: ignore[arg-type]
-    micro = batch["input_ids"].shape[0]
-    rows = [{k: v[i] for k, v in batch.items()} for i in range(micro)] * steps
+    size = batch["input_ids"].shape[0]
+    rows = [{k: v[i] for k, v in batch.items()} for i in range(size)] * steps
     args = TrainingArguments(
         output_dir=tempfile.mkdtemp(), per_device_train_batch_size=micro, max_steps=steps, learning_rate=LR,
+        gradient_accumulation_steps=len(range(0, size, micro)),
         lr_scheduler_type="constant", optim="adamw_torch", save_strategy="no", report_to=[], logging_steps=10_000,
         use_cpu=not cuda, seed=0, remove_unused_columns=False, disable_tqdm=True, dataloader_drop_last=True,
     )  # fmt: skip
@@ -151,9 +169,9 @@ def run_hf(model: str, batch: dict[str, Any], steps: int, quantization: str) -> 
 def worker(args: argparse.Namespace) -> None:
     batch = batch_tensors(json.loads(Path(args.batch).read_text(encoding="utf-8")))
     if args.worker == "selfspec":
-        clock = run_selfspec(args.model, batch, args.steps, args.quantization, args.checkpointing)
+        clock = run_selfspec(args.model, batch, args.steps, args.quantization, args.checkpointing, args.micro_batch)
     else:
-        clock = run_hf(args.model, batch, args.steps, args.quantization)
+        clock = run_hf(args.model, batch, args.steps, args.quantization, args.hf_micro_batch or len(batch["input_ids"]))
     tokens = int(batch["input_ids"].numel())
     result = {"step_seconds": clock.seconds, "tokens_per_step": tokens, "peak_memory_mb": peak_memory_mb()}
     sys.stdout.write("RESULT " + json.dumps(result) + "\n")
@@ -162,6 +180,7 @@ def worker(args: argparse.Namespace) -> None:
 def measure(kind: str, args: argparse.Namespace, batch_file: Path) -> dict[str, Any]:
     command = [sys.executable, __file__, "--worker", kind, "--model", args.model, "--batch", str(batch_file)]
     command += ["--steps", str(args.steps), "--quantization", args.quantization, "--checkpointing", args.checkpointing]
+    command += ["--micro-batch", str(args.micro_batch), "--hf-micro-batch", str(args.hf_micro_batch or args.batch_size)]
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
         raise SystemExit(f"benchmarks/training.py: the {kind} run failed:\n{done.stderr[-3000:]}")
@@ -177,7 +196,8 @@ def report(args: argparse.Namespace) -> None:
     batch_file = workdir / "batch.json"
     batch_file.write_text(json.dumps(packed_rows(args.model, args.seeds, args.batch_size, args.length)), "utf-8")
     load = os.getloadavg()
-    print(f"model {args.model} | data {args.seeds} packed to {args.batch_size} x {args.length} tokens | "
+    print(f"model {args.model} | data {args.seeds} packed to {args.batch_size} x {args.length} tokens | micro-batches "
+          f"selfspec {args.micro_batch}, HF {args.hf_micro_batch or args.batch_size} rows | "
           f"quantization {args.quantization} | {args.steps} steps per run (first is warm-up) | load {load[0]:.1f}",
           flush=True)  # fmt: skip
     runs: dict[str, list[dict[str, Any]]] = {"selfspec": [], "hf": []}
@@ -196,7 +216,9 @@ def report(args: argparse.Namespace) -> None:
     summary = {
         "benchmark": "training", "model": args.model, "ratio": round(ratio, 3), "memory_ratio": round(memory_ratio, 3),
         "batch": [args.batch_size, args.length], "quantization": args.quantization,
-        "checkpointing": args.checkpointing, "selfspec_tokens_per_s": round(best["selfspec"]["tokens_per_s"], 1),
+        "checkpointing": args.checkpointing, "micro_batch": args.micro_batch,
+        "hf_micro_batch": args.hf_micro_batch or args.batch_size,
+        "selfspec_tokens_per_s": round(best["selfspec"]["tokens_per_s"], 1),
         "hf_tokens_per_s": round(best["hf"]["tokens_per_s"], 1), "selfspec_peak_mb": round(peak["selfspec"]),
         "hf_peak_mb": round(peak["hf"]), "load": [round(x, 1) for x in load],
     }  # fmt: skip
@@ -212,8 +234,11 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=3, help="optimizer steps per run; the first is a warm-up")
     parser.add_argument("--repeats", type=int, default=2, help="alternating runs of each variant; the best counts")
     parser.add_argument("--quantization", default="none", choices=["none", "nf4", "int8"])
-    parser.add_argument("--checkpointing", default="true", choices=["true", "false"],
-                        help="selfspec's --model.gradient_checkpointing")  # fmt: skip
+    parser.add_argument("--checkpointing", default="false", choices=["true", "false"],
+                        help="selfspec's --model.gradient_checkpointing (its default: false)")  # fmt: skip
+    parser.add_argument("--micro-batch", type=int, default=2, help="selfspec's rows per forward/backward pass")
+    parser.add_argument("--hf-micro-batch", type=int, default=0,
+                        help="HF's per-device batch, accumulated to --batch-size; 0: the whole batch")  # fmt: skip
     parser.add_argument("--worker", choices=["selfspec", "hf"], help=argparse.SUPPRESS)
     parser.add_argument("--batch", help=argparse.SUPPRESS)
     args = parser.parse_args()

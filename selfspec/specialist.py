@@ -29,6 +29,7 @@ from selfspec.modeling.adapters import (
     load_base,
     write_adapter_meta,
 )
+from selfspec.modeling.dropout import use_mask_dropout
 from selfspec.modeling.precision import Precision, training_dtype
 from selfspec.modeling.quantization import Quantization, bitsandbytes_problem
 from selfspec.training.loss import plain_head, response_loss
@@ -133,6 +134,7 @@ class SpecialistModule(L.LightningModule):
             self.model = attach_adapter(base, self.adapter, trainable=True, base_name=self.base_model)
         else:
             self.model = add_lora(base, self.lora, self.gradient_checkpointing)
+        use_mask_dropout(self.model)  # PEFT's nn.Dropout costs a Bernoulli draw per element on CPU
         self.model.train()  # from_pretrained returns eval mode; Lightning switches modes per loop from here
 
     def trainable_names(self) -> set[str]:

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from selfspec.modeling.adapters import LoraSettings, add_lora, load_base
-from selfspec.training.loss import full_logits_loss, plain_head, response_loss
+from selfspec.training.loss import frozen_linear, full_logits_loss, plain_head, response_loss
 
 
 def _batch(vocab: int, seed: int = 0) -> dict[str, torch.Tensor]:
@@ -49,6 +49,42 @@ def test_chunked_loss_and_gradients_equal_full_logits(tiny_model_dir: Path, chun
     assert set(got) == set(want) and len(want) > 0
     for name in want:
         torch.testing.assert_close(got[name], want[name], rtol=1e-4, atol=1e-7, msg=name)
+
+
+def test_a_trainable_head_gets_its_gradient_through_the_recomputed_chunks(tiny_model_dir: Path) -> None:
+    torch.manual_seed(0)
+    model = add_lora(load_base(str(tiny_model_dir), "none"), LoraSettings(dropout=0.0)).train()
+    head = model.get_base_model().get_output_embeddings()
+    head.weight.requires_grad_(True)  # e.g. a full fine-tune of the head: the frozen-head shortcut must not apply
+    assert frozen_linear(head.requires_grad_(False), head.in_features)
+    head.weight.requires_grad_(True)
+    assert not frozen_linear(head, head.in_features)
+    batch = _batch(model.config.vocab_size)
+    full_logits_loss(model, batch).backward()
+    want = head.weight.grad.clone()
+    model.zero_grad(set_to_none=True)
+    response_loss(model, batch, chunk_tokens=5).backward()
+    torch.testing.assert_close(head.weight.grad, want, rtol=1e-4, atol=1e-7)
+
+
+def test_the_frozen_head_is_projected_once(tiny_model_dir: Path) -> None:
+    model = add_lora(load_base(str(tiny_model_dir), "none"), LoraSettings(dropout=0.0)).train()
+    calls = []
+    weight = model.get_base_model().get_output_embeddings().weight
+    original = torch.nn.functional.linear
+
+    def counting(x: torch.Tensor, w: torch.Tensor, *rest: object) -> torch.Tensor:
+        calls.append(w is weight)
+        return original(x, w, *rest)  # type: ignore[arg-type]
+
+    batch = _batch(model.config.vocab_size)
+    try:
+        torch.nn.functional.linear = counting  # type: ignore[assignment]
+        response_loss(model, batch, chunk_tokens=4).backward()
+    finally:
+        torch.nn.functional.linear = original
+    labelled = int((batch["labels"][:, 1:] != -100).sum())
+    assert calls.count(True) == -(-labelled // 4)  # one projection per chunk, none again in the backward
 
 
 def test_a_batch_without_response_tokens_has_zero_loss(tiny_model_dir: Path) -> None:
