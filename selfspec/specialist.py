@@ -20,6 +20,7 @@ import torch
 
 from selfspec import stopping
 from selfspec.errors import ConfigError
+from selfspec.generation.recipe import predict_generation
 from selfspec.hparams import make_plain
 from selfspec.modeling.adapters import (
     LoraSettings,
@@ -221,9 +222,7 @@ class SpecialistModule(L.LightningModule):
                 )
 
     def predict_step(self, batch: Any, batch_idx: int) -> Any:
-        # `selfspec predict` runs data generation (selfspec.generation.distributed), not inference.
-        from selfspec.generation.distributed import predict_generation
-
+        # `selfspec predict` runs data generation (the recipe's share of this process), not inference.
         return predict_generation(self, batch)
 
     def configure_optimizers(self) -> Any:

@@ -18,8 +18,8 @@ from typing import Any
 
 from selfspec.generation.brainstorm import render_item
 from selfspec.generation.generator import BatchGenerator, Generation, SamplingSettings
-from selfspec.generation.pipeline import GeneratorFactory
 from selfspec.generation.plan import GenerationPlan
+from selfspec.generation.stages import GeneratorFactory
 
 ALPACA = Path(__file__).resolve().parents[2] / "shared" / "data" / "alpaca_1k.jsonl"
 FALLBACK = [
@@ -101,7 +101,7 @@ def main(argv: list[str]) -> None:
     ``python tests/generation_kit.py predict ARGS``: ``selfspec predict ARGS`` with the hybrid
     factory, so the brainstorm stage yields instructions too (DDP relaunches this very script).
     """
-    from selfspec.generation.pipeline import GenerationRun
+    from selfspec.generation.recipe import GenerationRun
 
     if argv[0] == "predict":
         import selfspec.generation.models as models

@@ -11,7 +11,7 @@ from selfspec.cli import main
 from selfspec.data.module import SelfSpecDataModule
 from selfspec.data.tokenize import IGNORE_INDEX
 from selfspec.generation.cache import read_jsonl
-from selfspec.generation.pipeline import GenerationRun
+from selfspec.generation.recipe import GenerationRun
 from selfspec.generation.settings import BrainstormSettings, ResponseSettings
 from selfspec.modeling.loading import load_tokenizer, resolve_model_source
 
@@ -62,6 +62,6 @@ def test_fit_with_a_garbage_model_ends_in_a_clear_error(
         main(args)
     assert stop.value.code == 2
     err = capsys.readouterr().err
-    assert "kept no instruction after 1 rounds" in err and "raw samples are in data/generated/instructions/" in err
+    assert "kept no instruction after 1 rounds" in err and "raw samples are in data/generated/brainstorm/" in err
     # no traceback of the error itself (earlier tests may leave logging handlers on closed streams)
     assert "raise GenerationError" not in err and err.rstrip().endswith("or raise the budget")

@@ -18,7 +18,6 @@ from selfspec.errors import ConfigError
 from selfspec.generation.cache import content_hash, fingerprint, item_seed
 from selfspec.generation.contrastive import contrastive_scores
 from selfspec.generation.generator import Generation
-from selfspec.generation.pipeline import GenerationRun
 from selfspec.generation.plan import GenerationPlan
 from selfspec.generation.responses import (
     SEPARATOR,
@@ -28,6 +27,7 @@ from selfspec.generation.responses import (
 )
 from selfspec.generation.retrieval import load_corpus
 from selfspec.generation.settings import BrainstormSettings
+from selfspec.generation.stages import Units
 from selfspec.seeds import Seed
 
 
@@ -159,8 +159,8 @@ class _Recorder:
 
 def _round_prompts(plan: GenerationPlan) -> tuple[list[str], dict[str, Any]]:
     recorder = _Recorder()
-    shard = GenerationRun(plan, lambda adapter: recorder).brainstorm_round(0)  # type: ignore[arg-type,return-value]
-    return recorder.prompts, shard
+    shard = Units(plan, lambda adapter: recorder).brainstorm_round(0)  # type: ignore[arg-type,return-value]
+    return recorder.prompts, shard.to_json()
 
 
 def test_grounded_brainstorm_prompts_are_a_function_of_the_plan(tmp_path: Path) -> None:
@@ -184,3 +184,26 @@ def test_grounded_brainstorm_prompts_are_a_function_of_the_plan(tmp_path: Path) 
         assert len(set(ids)) == 2 and all(f"zorvex{i[1:]} treats" in prompt for i in ids)
         assert row["seed_ids"] == paper_row["seed_ids"]  # passages are drawn after the seeds
     assert not any("Passages:" in p for p in plain_prompts)
+
+
+def test_a_plan_hashes_each_input_file_once(
+    example_seeds: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import selfspec.generation.plan as plan_module
+
+    corpus, evaluation = tmp_path / "corpus.txt", tmp_path / "eval.txt"
+    corpus.write_text("A passage about aspirin.\n")
+    evaluation.write_text("An evaluation question.\n")
+    hashed: list[str] = []
+    real_hash = plan_module.content_hash
+    monkeypatch.setattr(plan_module, "content_hash", lambda path: hashed.append(str(path)) or real_hash(path))
+    plan = GenerationPlan(
+        example_seeds,
+        "org/hub-model",
+        retrieval_corpus=str(corpus),
+        eval_files=(str(evaluation),),
+        brainstorm=BrainstormSettings(grounding_passages=1),
+    )
+    for _ in range(50):  # a run asks for its folders once per unit
+        plan.rounds_dir, plan.instructions_dir, plan.dataset_dir  # noqa: B018
+    assert sorted(hashed) == sorted([str(example_seeds), str(corpus), str(evaluation)])

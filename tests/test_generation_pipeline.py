@@ -16,14 +16,14 @@ from generation_kit import ScriptedBrainstormer, hybrid_factory
 
 from selfspec.errors import ConfigError, SeedFileError
 from selfspec.generation.cache import fingerprint, read_jsonl
-from selfspec.generation.driver import as_hf_dataset
 from selfspec.generation.filters import FilterSettings
 from selfspec.generation.generator import Generation, SamplingSettings
 from selfspec.generation.models import model_generator_factory
-from selfspec.generation.pipeline import GenerationError, GenerationRun
 from selfspec.generation.plan import GenerationPlan
+from selfspec.generation.recipe import GenerationRun, as_hf_dataset
 from selfspec.generation.responses import SEPARATOR
 from selfspec.generation.settings import BrainstormSettings, ResponseSettings
+from selfspec.generation.stages import GenerationError
 
 
 def small_plan(model: Path, cache: Path, seeds: Path, **changes: object) -> GenerationPlan:
@@ -57,7 +57,7 @@ def test_dataset_funnel_and_manifest(base_run: tuple[GenerationPlan, Path]) -> N
     assert set(manifest["files"]) == {"data.jsonl", "funnel.json", "config.json"}
     assert [r["id"] for r in rows] == sorted(r["id"] for r in rows)
     assert all(r["instruction"] and r["output"] and r["passages"] == [] for r in rows)
-    assert out.name == fingerprint(plan.dataset_key())
+    assert out.name == fingerprint(plan.dataset_key)
     assert [dict(r) for r in as_hf_dataset(out)] == rows
 
 
@@ -94,10 +94,10 @@ def test_every_setting_changes_the_fingerprint(base_run: tuple[GenerationPlan, P
         "responses": dataclasses.replace(plan.responses, max_new_tokens=9),
         "retrieval_corpus": str(corpus),
     }
-    keys = {fingerprint(plan.dataset_key())}
+    keys = {fingerprint(plan.dataset_key)}
     for name, value in {**instruction_changes, **response_changes}.items():
         changed = dataclasses.replace(plan, **{name: value})  # type: ignore[arg-type]
-        keys.add(fingerprint(changed.dataset_key()))
+        keys.add(fingerprint(changed.dataset_key))
         same_instructions = changed.instructions_dir == plan.instructions_dir
         assert same_instructions == (name in response_changes), name
     assert len(keys) == 1 + len(instruction_changes) + len(response_changes)
@@ -139,7 +139,7 @@ def test_retrieval_stores_passages_and_caches_the_index(base_run: tuple[Generati
 def test_regeneration_with_adapter_reuses_instructions(base_run: tuple[GenerationPlan, Path], tmp_path: Path) -> None:
     plan, base_out = base_run
     adapter = make_adapter(Path(plan.base_model), tmp_path / "adapter")
-    rounds_before = sorted(p.name for p in (plan.instructions_dir / "rounds").iterdir())
+    rounds_before = sorted(p.name for p in plan.rounds_dir.iterdir())
     outputs = {}
     for alpha in (None, 0.1):
         regen = dataclasses.replace(
@@ -152,7 +152,7 @@ def test_regeneration_with_adapter_reuses_instructions(base_run: tuple[Generatio
         assert [r["instruction"] for r in read_jsonl(out / "data.jsonl")] == [
             r["instruction"] for r in read_jsonl(base_out / "data.jsonl")
         ]
-    assert sorted(p.name for p in (plan.instructions_dir / "rounds").iterdir()) == rounds_before
+    assert sorted(p.name for p in plan.rounds_dir.iterdir()) == rounds_before
     base_outputs = [r["output"] for r in read_jsonl(base_out / "data.jsonl")]
     assert outputs[None] != base_outputs and outputs[0.1] != outputs[None]
 
@@ -183,8 +183,8 @@ def test_a_model_that_writes_garbage_ends_in_a_clear_error(tiny_model_dir: Path,
         GenerationRun(plan, model_generator_factory(plan)).dataset()
     message = str(err.value)
     assert "kept no instruction after 2 rounds" in message and "4 prompts" in message
-    assert str(plan.instructions_dir / "rounds") in message
-    shards = sorted((plan.instructions_dir / "rounds").glob("round-*.json"))
+    assert str(plan.rounds_dir) in message
+    shards = sorted(plan.rounds_dir.glob("round-*.json"))
     assert len(shards) == 2 and all(len(json.loads(s.read_text())["prompts"]) == 2 for s in shards)
     assert not (plan.instructions_dir / "manifest.json").exists()
 

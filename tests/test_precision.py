@@ -67,8 +67,8 @@ def test_bfloat16_enters_the_data_fingerprint_and_float32_does_not() -> None:
 
     seeds = Path(__file__).resolve().parents[1] / "data" / "seeds" / "example.jsonl"
     plans = {p: GenerationPlan(seeds, "builtin:tiny-llama", precision=p) for p in ("float32", "bfloat16")}
-    assert "dtype" not in plans["float32"].instruction_key()
-    assert plans["bfloat16"].instruction_key()["dtype"] == "bfloat16"
+    assert "dtype" not in plans["float32"].instruction_key
+    assert plans["bfloat16"].instruction_key["dtype"] == "bfloat16"
     assert plans["float32"].dataset_dir != plans["bfloat16"].dataset_dir
 
 

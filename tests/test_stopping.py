@@ -21,7 +21,7 @@ from test_generation_pipeline import small_plan
 
 from selfspec import stopping
 from selfspec.generation.generator import Generation, SamplingSettings
-from selfspec.generation.pipeline import GenerationRun
+from selfspec.generation.recipe import GenerationRun
 
 REPO = Path(__file__).resolve().parents[1]
 TESTS = REPO / "tests"

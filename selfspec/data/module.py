@@ -3,7 +3,7 @@
 With ``num_instructions > 0`` it trains on data the base model writes itself from the seeds
 (METHOD steps 2-5, 7): ``prepare_data`` runs whatever generation stage is missing from the
 content-addressed cache ``<cache_dir>/<fingerprint>/`` (resumable, see
-``selfspec.generation.pipeline``). With ``num_instructions: 0`` it trains on the seed file itself
+``selfspec.generation.recipe``). With ``num_instructions: 0`` it trains on the seed file itself
 (the paper's "seeds only" control). Construction is cheap and does no I/O: files are validated in
 ``prepare_data``, before Lightning calls ``configure_model``, so a bad file fails before any
 weights are loaded.
@@ -27,6 +27,7 @@ from selfspec.data.tokenize import ExampleTooLongError, Overflow, TokenizedExamp
 from selfspec.errors import ConfigError
 from selfspec.generation.filters import FilterSettings
 from selfspec.generation.plan import GenerationPlan
+from selfspec.generation.recipe import first, load_generated, prepare_generated, work_items
 from selfspec.generation.settings import BrainstormSettings, ResponseSettings
 from selfspec.hparams import make_plain
 from selfspec.modeling.loading import load_tokenizer, resolve_model_source
@@ -158,10 +159,9 @@ class SelfSpecDataModule(L.LightningDataModule):
         # fails here, with nothing half-done. It also builds a built-in model once (rank 0).
         load_seeds(self.seeds_path)
         resolve_model_source(self.base_model)
-        from selfspec.generation.driver import is_predicting, prepare_generated
-
-        if self.plan.num_instructions or is_predicting(self):
-            prepare_generated(self)
+        predicting = self.trainer is not None and self.trainer.predicting
+        if self.plan.num_instructions or predicting:
+            prepare_generated(self.plan, predicting)
 
     def setup(self, stage: str) -> None:
         if self.train_examples or stage == "predict":
@@ -183,8 +183,6 @@ class SelfSpecDataModule(L.LightningDataModule):
     def _examples(self) -> list[Seed]:
         if not self.plan.num_instructions:
             return load_seeds(self.seeds_path)
-        from selfspec.generation.driver import load_generated
-
         return load_generated(self.plan)
 
     def _tokenize(self, seeds: list[Seed], tokenizer: PreTrainedTokenizerBase) -> list[TokenizedExample]:
@@ -226,9 +224,7 @@ class SelfSpecDataModule(L.LightningDataModule):
         return self._loader(self.val_examples, None) if self.val_examples else []
 
     def predict_dataloader(self) -> DataLoader:
-        """One work item per process: ``selfspec predict`` generates the data (see generation/distributed.py)."""
-        from selfspec.generation.distributed import first, work_items
-
+        """One work item per process: ``selfspec predict`` generates the data (see generation/recipe.py)."""
         world_size = self.trainer.world_size if self.trainer is not None else 1
         return DataLoader(work_items(world_size), batch_size=1, collate_fn=first)  # type: ignore[arg-type]
 

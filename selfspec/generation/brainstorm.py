@@ -18,7 +18,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from selfspec.generation.filters import Candidate
+from selfspec.generation.records import Candidate
 from selfspec.seeds import Seed
 
 NO_INPUT = "<noinput>"

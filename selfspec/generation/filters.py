@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from selfspec.generation.novelty import NoveltyIndex, rouge_tokens
+from selfspec.generation.records import Candidate
 
 BLOCKLIST = (
     "image",
@@ -56,14 +57,6 @@ class FilterSettings:
     blocklist: tuple[str, ...] = BLOCKLIST
     rouge_threshold: float = 0.7
     ngram: int = 13
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """A parsed brainstormed item."""
-
-    instruction: str
-    input: str
 
 
 def word_count_ok(instruction: str, settings: FilterSettings) -> bool:

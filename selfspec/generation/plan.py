@@ -1,9 +1,14 @@
 """What one generation run makes, and the fingerprints that name its cache folders.
 
-The instruction stage (brainstorm + filters) and the response stage have separate fingerprints:
-a regeneration round (new ``response_adapter``) reuses the cached instructions and only writes new
-responses. Every output-changing setting enters a fingerprint; files enter by content hash, and so
-does a local (or built-in) base model directory (see ``model_id``; a Hub id enters as its name).
+Three folders, three fingerprints: the brainstorm rounds (``rounds_dir``: what the model wrote, keyed
+by what decides it, so a larger target continues where a smaller one stopped), the kept instructions
+(``instructions_dir``: rounds replayed through the filters up to the target) and the dataset
+(``dataset_dir``: responses). A regeneration round (new ``response_adapter``) reuses the cached
+instructions and only writes new responses. A plan computes each fingerprint once, on first use: a
+key hashes the seed, evaluation, corpus and adapter files, and a run asks for its folders often.
+
+Every output-changing setting enters a fingerprint; files enter by content hash, and so does a
+local (or built-in) base model directory (see ``model_id``; a Hub id enters as its name).
 The batch size enters too: batch composition changes the logits numerically (left padding, other
 kernel shapes), which can flip a greedy or sampled token; so does the dtype when it is not float32
 (bfloat16, chosen automatically where the hardware has it); only the device is left out.
@@ -25,14 +30,11 @@ from selfspec.generation.cache import content_hash, fingerprint
 from selfspec.generation.domains import Domain, load_domain
 from selfspec.generation.filters import FilterSettings, ngrams
 from selfspec.generation.model_id import model_identity
+from selfspec.generation.records import FORMAT_VERSION
 from selfspec.generation.responses import SEPARATOR
 from selfspec.generation.settings import BrainstormSettings, ResponseSettings
 from selfspec.modeling.precision import PRECISIONS, default_device, inference_dtype
 from selfspec.seeds import Seed, load_seeds
-
-# Bump when the prompt layout, the shard format or what a stage keeps changes.
-# 2: model directories by content, batch size in the key, responses checked for contamination.
-FORMAT_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -101,10 +103,25 @@ class GenerationPlan:
                 grams |= ngrams(text, self.filters.ngram)
         return grams
 
-    def instruction_key(self) -> dict[str, Any]:
-        """Settings of the instruction stage; the dataset key contains its fingerprint, so they count there too."""
-        corpus = self.retrieval_corpus
-        grounding = {"grounding_corpus": content_hash(corpus)} if self.grounding and corpus else {}
+    # --- fingerprints: computed once per plan (each hashes files), so once per run -----------
+
+    @cached_property
+    def corpus_hash(self) -> str | None:
+        """The retrieval corpus by content (None without one); grounding, the dataset key and the BM25
+        index folder all use it."""
+        return content_hash(self.retrieval_corpus) if self.retrieval_corpus else None
+
+    @cached_property
+    def rounds_key(self) -> dict[str, Any]:
+        """What decides a brainstorm round's content: the round number aside, nothing else does.
+
+        The target (``num_instructions``), the budget (``brainstorm.max_rounds``), the filters and the
+        evaluation files only decide which rounds are read and what is kept of them, so they stay out:
+        a larger target continues in the same folder, a smaller one reads a prefix of it.
+        """
+        grounding = {"grounding_corpus": self.corpus_hash} if self.grounding else {}
+        brainstorm = asdict(self.brainstorm)
+        del brainstorm["max_rounds"]
         return grounding | {
             "format": FORMAT_VERSION,
             "seeds": content_hash(self.seeds_path),
@@ -112,22 +129,33 @@ class GenerationPlan:
             "batch_size": self.batch_size,
             **self._dtype_key(),
             "brainstorm_template": render_brainstorm_prompt(self.prompts.brainstorm_preamble, []),
+            "brainstorm": brainstorm,
+            "seed": self.seed,
+        }
+
+    @cached_property
+    def instruction_key(self) -> dict[str, Any]:
+        """Settings of the kept instructions; the dataset key holds its fingerprint, so they count there too.
+
+        The same dict as before the rounds had a folder of their own (same fingerprint, same cached data).
+        """
+        return self.rounds_key | {
             "brainstorm": asdict(self.brainstorm),
             "filters": asdict(self.filters),
             "eval_files": sorted(content_hash(p) for p in self.eval_files),
             "num_instructions": self.num_instructions,
-            "seed": self.seed,
         }
 
+    @cached_property
     def dataset_key(self) -> dict[str, Any]:
         adapter = self.response_adapter
         return {
-            "instructions": fingerprint(self.instruction_key()),
+            "instructions": fingerprint(self.instruction_key),
             "response_preamble": self.prompts.response_preamble,
             "separator": SEPARATOR,
             "responses": self._responses_key(),
             "response_adapter": adapter_identity(adapter) if adapter else None,
-            "retrieval_corpus": content_hash(self.retrieval_corpus) if self.retrieval_corpus else None,
+            "retrieval_corpus": self.corpus_hash,
         }
 
     def _responses_key(self) -> dict[str, Any]:
@@ -149,13 +177,20 @@ class GenerationPlan:
         """Whether brainstorm prompts show corpus passages (then the corpus enters the instruction key)."""
         return bool(self.brainstorm.grounding_passages and self.retrieval_corpus)
 
-    @property
-    def instructions_dir(self) -> Path:
-        return self.cache_dir / "instructions" / fingerprint(self.instruction_key())
+    @cached_property
+    def rounds_dir(self) -> Path:
+        """The brainstorm round shards, shared by every target and budget (see ``rounds_key``)."""
+        return self.cache_dir / "brainstorm" / fingerprint(self.rounds_key)
 
-    @property
+    @cached_property
+    def instructions_dir(self) -> Path:
+        """The kept instructions and the funnel (cheap: replayed from ``rounds_dir`` without a model call)."""
+        return self.cache_dir / "instructions" / fingerprint(self.instruction_key)
+
+    @cached_property
     def dataset_dir(self) -> Path:
-        return self.cache_dir / fingerprint(self.dataset_key())
+        """The response chunks and the finished dataset (``data.jsonl``)."""
+        return self.cache_dir / fingerprint(self.dataset_key)
 
     def check_files(self) -> None:
         """Fail before any model loads when a named file is missing."""

@@ -105,13 +105,20 @@ class Retriever:
         corpus_path: The corpus (see the module docstring).
         cache_dir: Where indices are kept, one folder per corpus content hash.
         passages: ``load_corpus(corpus_path)`` when the caller already has it (read once per run).
+        corpus_hash: ``content_hash(corpus_path)`` when the caller already has it (hashed once per run).
     """
 
-    def __init__(self, corpus_path: str | Path, cache_dir: str | Path, passages: list[Passage] | None = None) -> None:
+    def __init__(
+        self,
+        corpus_path: str | Path,
+        cache_dir: str | Path,
+        passages: list[Passage] | None = None,
+        corpus_hash: str | None = None,
+    ) -> None:
         import bm25s
 
         self.passages = load_corpus(corpus_path) if passages is None else passages
-        index_dir = Path(cache_dir) / "bm25" / content_hash(corpus_path)[:16]
+        index_dir = Path(cache_dir) / "bm25" / (corpus_hash or content_hash(corpus_path))[:16]
         if (index_dir / "params.index.json").is_file():
             self.index = bm25s.BM25.load(str(index_dir))
         else:
