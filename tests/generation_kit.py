@@ -122,8 +122,8 @@ def plan_from_spec(spec: dict[str, Any]) -> GenerationPlan:
     from selfspec.generation.settings import BrainstormSettings, ResponseSettings
 
     return GenerationPlan(
-        Path(spec["seeds"]),
-        spec["model"],
+        seeds_path=Path(spec["seeds"]),
+        base_model=spec["model"],
         num_instructions=spec["n"],
         brainstorm=BrainstormSettings(prompts_per_round=spec.get("prompts_per_round", 4), max_rounds=50),
         responses=ResponseSettings(max_new_tokens=spec.get("max_new_tokens", 24), chunk_size=spec.get("chunk", 4)),

@@ -290,7 +290,12 @@ FIT_VALUES = [
     ("val.yaml", "data: {val_fraction: 1.0}\n", ["--data.val_fraction must be in [0, 1)"]),
     ("maxlen.yaml", "data: {max_length: 1}\n", ["--data.max_length must be at least 2"]),
     ("batch.yaml", "data: {batch_size: 0}\n", ["--data.batch_size must be at least 1"]),
-    ("ninstr.yaml", "data: {num_instructions: -1}\n", ["--data.num_instructions must be >= 0"]),
+    (
+        "ninstr.yaml",
+        "data: {generation: {num_instructions: -1}}\n",
+        ["--data.generation.num_instructions must be >= 0"],
+    ),
+    ("moved.yaml", "data: {generation_seed: 1}\n", ["data.generation_seed: moved to data.generation.seed"]),
 ]
 
 

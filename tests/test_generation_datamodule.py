@@ -12,7 +12,7 @@ from selfspec.data.module import SelfSpecDataModule
 from selfspec.data.tokenize import IGNORE_INDEX
 from selfspec.generation.cache import read_jsonl
 from selfspec.generation.recipe import GenerationRun
-from selfspec.generation.settings import BrainstormSettings, ResponseSettings
+from selfspec.generation.settings import BrainstormSettings, GenerationSettings, ResponseSettings
 from selfspec.modeling.loading import load_tokenizer, resolve_model_source
 
 
@@ -22,10 +22,12 @@ def test_setup_reads_the_cached_dataset_without_loading_a_model(
     dm = SelfSpecDataModule(
         seeds_path=example_seeds,
         base_model=str(tiny_model_dir),
-        num_instructions=5,
-        cache_dir=tmp_path / "generated",
-        brainstorm=BrainstormSettings(prompts_per_round=2),
-        responses=ResponseSettings(max_new_tokens=6, chunk_size=8),
+        generation=GenerationSettings(
+            num_instructions=5,
+            cache_dir=tmp_path / "generated",
+            brainstorm=BrainstormSettings(prompts_per_round=2),
+            responses=ResponseSettings(max_new_tokens=6, chunk_size=8),
+        ),
         val_fraction=0.2,
     )
     GenerationRun(dm.plan, hybrid_factory(dm.plan)).dataset()
@@ -55,9 +57,9 @@ def test_fit_with_a_garbage_model_ends_in_a_clear_error(
     monkeypatch.chdir(tmp_path)
     args = ["fit", "--config", str(Path(__file__).resolve().parents[1] / "configs" / "tiny_llama.yaml")]
     args += ["--model.base_model", str(tiny_model_dir), "--model.quantization", "none"]
-    args += ["--data.seeds_path", str(example_seeds), "--data.num_instructions", "3"]
-    args += ["--data.brainstorm.prompts_per_round", "2", "--data.brainstorm.max_rounds", "1"]
-    args += ["--data.brainstorm.max_new_tokens", "8"]
+    args += ["--data.seeds_path", str(example_seeds), "--data.generation.num_instructions", "3"]
+    args += ["--data.generation.brainstorm.prompts_per_round", "2", "--data.generation.brainstorm.max_rounds", "1"]
+    args += ["--data.generation.brainstorm.max_new_tokens", "8"]
     with pytest.raises(SystemExit) as stop:
         main(args)
     assert stop.value.code == 2

@@ -19,7 +19,9 @@ FILES = ("instructions.jsonl", "funnel.json", "manifest.json")
 
 def _plan(seeds: Path, cache: Path, n: int, max_rounds: int = 40) -> GenerationPlan:
     brainstorm = BrainstormSettings(prompts_per_round=2, max_rounds=max_rounds)
-    return GenerationPlan(seeds, "org/hub-model", num_instructions=n, brainstorm=brainstorm, cache_dir=cache)
+    return GenerationPlan(
+        seeds_path=seeds, base_model="org/hub-model", num_instructions=n, brainstorm=brainstorm, cache_dir=cache
+    )
 
 
 def _instructions(plan: GenerationPlan) -> tuple[dict[str, bytes], int]:
@@ -49,6 +51,11 @@ def test_the_rounds_folder_is_shared_by_targets_and_budgets_only(example_seeds: 
     assert {p.rounds_dir for p in same} == {plan.rounds_dir}
     assert len({p.instructions_dir for p in [plan, *same]}) == 3  # what is kept still depends on both
     other = GenerationPlan(
-        example_seeds, "org/hub-model", num_instructions=4, seed=1, brainstorm=plan.brainstorm, cache_dir=tmp_path
+        seeds_path=example_seeds,
+        base_model="org/hub-model",
+        num_instructions=4,
+        seed=1,
+        brainstorm=plan.brainstorm,
+        cache_dir=tmp_path,
     )
     assert other.rounds_dir != plan.rounds_dir  # the sampling seed decides what the model writes

@@ -129,7 +129,7 @@ def test_local_model_is_fingerprinted_by_content_hashed_once(
     monkeypatch.setattr(model_id, "sha256_file", lambda p: hashed.append(p.name) or sha256_file(p))
 
     def key() -> Path:  # a fresh plan, as a new run makes
-        return GenerationPlan(example_seeds, str(model)).instructions_dir
+        return GenerationPlan(seeds_path=example_seeds, base_model=str(model)).instructions_dir
 
     first = key()
     assert sorted(hashed) == ["config.json", "model.safetensors"]
@@ -137,11 +137,13 @@ def test_local_model_is_fingerprinted_by_content_hashed_once(
     (model / ".cache" / "download.metadata").write_text("etag 2")  # hidden metadata is no weight
     assert key() == first and len(hashed) == 2
     shutil.copytree(model, tmp_path / "moved")
-    assert GenerationPlan(example_seeds, str(tmp_path / "moved")).instructions_dir == first  # content, not path
+    assert (
+        GenerationPlan(seeds_path=example_seeds, base_model=str(tmp_path / "moved")).instructions_dir == first
+    )  # content, not path
     weights.write_bytes(b"\x01" * 64)  # same path, same size, new weights (a fine-tune saved in place)
     hashed.clear()
     assert key() != first and hashed == ["model.safetensors"]
-    assert GenerationPlan(example_seeds, "org/hub-model").model_identity == "org/hub-model"
+    assert GenerationPlan(seeds_path=example_seeds, base_model="org/hub-model").model_identity == "org/hub-model"
 
 
 class _Recorder:
@@ -172,7 +174,9 @@ def test_grounded_brainstorm_prompts_are_a_function_of_the_plan(tmp_path: Path) 
     seeds.write_text(
         "".join(json.dumps({"instruction": f"Task {i}?", "input": "", "output": "x"}) + "\n" for i in range(5))
     )
-    plain = GenerationPlan(seeds, "some/hub-model", domain="biomedicine", cache_dir=tmp_path / "a")
+    plain = GenerationPlan(
+        seeds_path=seeds, base_model="some/hub-model", domain="biomedicine", cache_dir=tmp_path / "a"
+    )
     plain = dataclasses.replace(plain, brainstorm=BrainstormSettings(prompts_per_round=4), retrieval_corpus=str(corpus))
     grounded = dataclasses.replace(plain, brainstorm=BrainstormSettings(prompts_per_round=4, grounding_passages=2))
     plain_prompts, plain_shard = _round_prompts(plain)
@@ -198,8 +202,8 @@ def test_a_plan_hashes_each_input_file_once(
     real_hash = plan_module.content_hash
     monkeypatch.setattr(plan_module, "content_hash", lambda path: hashed.append(str(path)) or real_hash(path))
     plan = GenerationPlan(
-        example_seeds,
-        "org/hub-model",
+        seeds_path=example_seeds,
+        base_model="org/hub-model",
         retrieval_corpus=str(corpus),
         eval_files=(str(evaluation),),
         brainstorm=BrainstormSettings(grounding_passages=1),

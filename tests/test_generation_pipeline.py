@@ -28,8 +28,8 @@ from selfspec.generation.stages import GenerationError
 
 def small_plan(model: Path, cache: Path, seeds: Path, **changes: object) -> GenerationPlan:
     plan = GenerationPlan(
-        seeds,
-        str(model),
+        seeds_path=seeds,
+        base_model=str(model),
         num_instructions=6,
         brainstorm=BrainstormSettings(prompts_per_round=2, max_rounds=20),
         responses=ResponseSettings(max_new_tokens=8, chunk_size=4),
@@ -201,14 +201,14 @@ def test_input_errors_are_clear(tiny_model_dir: Path, tmp_path: Path) -> None:
     with pytest.raises(SeedFileError, match=r"bad\.jsonl:1"):
         small_plan(tiny_model_dir, tmp_path, bad).check_files()
     good = Path(__file__).resolve().parents[1] / "data" / "seeds" / "example.jsonl"
-    with pytest.raises(ConfigError, match=r"--data\.retrieval_corpus='nowhere.jsonl': no such file"):
+    with pytest.raises(ConfigError, match=r"--data\.generation\.retrieval_corpus='nowhere.jsonl': no such file"):
         small_plan(tiny_model_dir, tmp_path, good, retrieval_corpus="nowhere.jsonl").check_files()
-    with pytest.raises(ConfigError, match=r"--data\.response_adapter=.*no adapter_config.json"):
+    with pytest.raises(ConfigError, match=r"--data\.generation\.response_adapter=.*no adapter_config.json"):
         small_plan(tiny_model_dir, tmp_path, good, response_adapter=str(tmp_path)).check_files()
-    with pytest.raises(ConfigError, match=r"--data\.eval_files: no such file 'gone.jsonl'"):
+    with pytest.raises(ConfigError, match=r"--data\.generation\.eval_files: no such file 'gone.jsonl'"):
         small_plan(tiny_model_dir, tmp_path, good, eval_files=("gone.jsonl",)).check_files()
     alpha_only = dataclasses.replace(ResponseSettings(), contrastive_alpha=0.1)
-    with pytest.raises(ConfigError, match=r"contrastive_alpha needs --data\.response_adapter"):
+    with pytest.raises(ConfigError, match=r"contrastive_alpha needs --data\.generation\.response_adapter"):
         small_plan(tiny_model_dir, tmp_path, good, responses=alpha_only).check_files()
     from selfspec.generation.retrieval import load_corpus
 

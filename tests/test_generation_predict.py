@@ -15,7 +15,7 @@ from generation_kit import hybrid_factory
 from selfspec.cli import main
 from selfspec.data.module import SelfSpecDataModule
 from selfspec.generation.recipe import GenerationRun
-from selfspec.generation.settings import BrainstormSettings, ResponseSettings
+from selfspec.generation.settings import BrainstormSettings, GenerationSettings, ResponseSettings
 
 REPO = Path(__file__).resolve().parents[1]
 KIT = REPO / "tests" / "generation_kit.py"
@@ -24,11 +24,13 @@ KIT = REPO / "tests" / "generation_kit.py"
 def _data_args(seeds: Path, cache: Path) -> dict[str, object]:
     return {
         "seeds_path": str(seeds),
-        "num_instructions": 8,
-        "cache_dir": str(cache),
-        "brainstorm": {"prompts_per_round": 1},  # 3 items a round, so brainstorming takes several waves
-        "responses": {"max_new_tokens": 6, "chunk_size": 2},
-        "generation_batch_size": 2,
+        "generation": {
+            "num_instructions": 8,
+            "cache_dir": str(cache),
+            "brainstorm": {"prompts_per_round": 1},  # 3 items a round, so brainstorming takes several waves
+            "responses": {"max_new_tokens": 6, "chunk_size": 2},
+            "batch_size": 2,
+        },
     }
 
 
@@ -48,10 +50,11 @@ def _config(tmp: Path, model: Path, data: dict[str, object], devices: int, old_w
 
 
 def _module(model: Path, data: dict[str, object]) -> SelfSpecDataModule:
-    kwargs = dict(data)
-    kwargs["brainstorm"] = BrainstormSettings(**kwargs["brainstorm"])  # type: ignore[arg-type]
-    kwargs["responses"] = ResponseSettings(**kwargs["responses"])  # type: ignore[arg-type]
-    return SelfSpecDataModule(base_model=str(model), **kwargs)  # type: ignore[arg-type]
+    generation = dict(data["generation"])  # type: ignore[call-overload]
+    generation["brainstorm"] = BrainstormSettings(**generation["brainstorm"])
+    generation["responses"] = ResponseSettings(**generation["responses"])
+    settings = GenerationSettings(**generation)
+    return SelfSpecDataModule(seeds_path=data["seeds_path"], base_model=str(model), generation=settings)  # type: ignore[arg-type]
 
 
 def test_predict_needs_generation(
@@ -59,8 +62,8 @@ def test_predict_needs_generation(
 ) -> None:
     config = _config(tmp_path, tiny_model_dir, _data_args(example_seeds, tmp_path / "c"), 1)
     with pytest.raises(SystemExit) as stop:
-        main(["predict", "--config", str(config), "--data.num_instructions", "0"])
-    assert stop.value.code == 2 and "set --data.num_instructions" in capsys.readouterr().err
+        main(["predict", "--config", str(config), "--data.generation.num_instructions", "0"])
+    assert stop.value.code == 2 and "set --data.generation.num_instructions" in capsys.readouterr().err
 
 
 def test_predict_loads_the_model_once(

@@ -35,10 +35,12 @@ def _write_configs(root: Path, name: str) -> Path:
             "seeds_path": str(REPO / "data" / "seeds" / "example.jsonl"),
             "batch_size": 4,
             "val_fraction": 0.25,
-            "num_instructions": 8,
-            "cache_dir": str(root / "generated"),
-            "brainstorm": {"prompts_per_round": 2, "max_new_tokens": 64},
-            "responses": {"max_new_tokens": 12, "chunk_size": 4},
+            "generation": {
+                "num_instructions": 8,
+                "cache_dir": str(root / "generated"),
+                "brainstorm": {"prompts_per_round": 2, "max_new_tokens": 64},
+                "responses": {"max_new_tokens": 12, "chunk_size": 4},
+            },
         },
     }
     rounds = {

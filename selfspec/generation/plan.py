@@ -16,11 +16,12 @@ kernel shapes), which can flip a greedy or sampled token; so does the dtype when
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import KW_ONLY, asdict, dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import torch
 
@@ -28,43 +29,33 @@ from selfspec.errors import ConfigError
 from selfspec.generation.brainstorm import render_brainstorm_prompt
 from selfspec.generation.cache import content_hash, fingerprint
 from selfspec.generation.domains import Domain, load_domain
-from selfspec.generation.filters import FilterSettings, ngrams
+from selfspec.generation.filters import ngrams
 from selfspec.generation.model_id import model_identity
 from selfspec.generation.records import FORMAT_VERSION
 from selfspec.generation.responses import SEPARATOR
-from selfspec.generation.settings import BrainstormSettings, ResponseSettings
-from selfspec.modeling.precision import PRECISIONS, default_device, inference_dtype
+from selfspec.generation.settings import FLAG, GenerationSettings
+from selfspec.modeling.precision import default_device, inference_dtype
 from selfspec.seeds import Seed, load_seeds
 
 
 @dataclass(frozen=True)
-class GenerationPlan:
-    """Everything that decides the generated dataset (plus where to run it: the device)."""
+class GenerationPlan(GenerationSettings):
+    """Everything that decides the generated dataset: the settings, the seed file and the base model.
 
+    The fields of ``GenerationSettings`` (``data.generation``) under the same names, plus three of the
+    data module's own (keyword-only: ``GenerationPlan(seeds_path=..., base_model=..., seed=1)``).
+    """
+
+    _: KW_ONLY
     seeds_path: Path
     base_model: str
-    domain: str = "biomedicine"
-    num_instructions: int = 5000
-    seed: int = 0
-    brainstorm: BrainstormSettings = field(default_factory=BrainstormSettings)
-    filters: FilterSettings = field(default_factory=FilterSettings)
-    responses: ResponseSettings = field(default_factory=ResponseSettings)
-    cache_dir: Path = Path("data/generated")
-    response_adapter: str | None = None
-    retrieval_corpus: str | None = None
-    eval_files: tuple[str, ...] = ()
-    batch_size: int = 16
     trust_remote_code: bool = False
-    precision: str = "auto"
 
-    def __post_init__(self) -> None:
-        if self.precision not in PRECISIONS:
-            raise ConfigError(f"--data.generation_precision must be one of {list(PRECISIONS)}, got {self.precision!r}")
-        if self.brainstorm.grounding_passages and not self.retrieval_corpus:
-            raise ConfigError(
-                f"--data.brainstorm.grounding_passages={self.brainstorm.grounding_passages} draws passages from "
-                "--data.retrieval_corpus, which is not set; set the corpus or use grounding_passages 0"
-            )
+    @classmethod
+    def of(cls, settings: GenerationSettings, seeds_path: str | Path, base_model: str, trust_remote_code: bool) -> Self:
+        """The plan of a data module: its ``generation`` settings, seed file and base model."""
+        fields = {f.name: getattr(settings, f.name) for f in dataclasses.fields(settings)}
+        return cls(**fields, seeds_path=Path(seeds_path), base_model=base_model, trust_remote_code=trust_remote_code)
 
     @cached_property
     def seeds(self) -> list[Seed]:
@@ -72,12 +63,12 @@ class GenerationPlan:
         if len(seeds) < self.brainstorm.seeds_per_prompt:
             raise ConfigError(
                 f"{self.seeds_path}: {len(seeds)} seeds, but each brainstorm prompt shows "
-                f"{self.brainstorm.seeds_per_prompt}; add seeds or lower --data.brainstorm.seeds_per_prompt"
+                f"{self.brainstorm.seeds_per_prompt}; add seeds or lower {FLAG}.brainstorm.seeds_per_prompt"
             )
         if len(seeds) < self.responses.demonstrations:
             raise ConfigError(
                 f"{self.seeds_path}: {len(seeds)} seeds, but each response prompt shows "
-                f"{self.responses.demonstrations} demonstrations; add seeds or lower --data.responses.demonstrations"
+                f"{self.responses.demonstrations} demonstrations; add seeds or lower {FLAG}.responses.demonstrations"
             )
         return seeds
 
@@ -198,17 +189,12 @@ class GenerationPlan:
         self.prompts  # noqa: B018
         for path in self.eval_files:
             if not Path(path).is_file():
-                raise ConfigError(f"--data.eval_files: no such file {path!r}")
+                raise ConfigError(f"{FLAG}.eval_files: no such file {path!r}")
         if self.retrieval_corpus and not Path(self.retrieval_corpus).exists():
-            raise ConfigError(f"--data.retrieval_corpus={self.retrieval_corpus!r}: no such file or directory")
-        if self.responses.contrastive_alpha is not None and not self.response_adapter:
-            raise ConfigError(
-                "--data.responses.contrastive_alpha needs --data.response_adapter (the expert); "
-                "set the adapter or leave contrastive_alpha null"
-            )
+            raise ConfigError(f"{FLAG}.retrieval_corpus={self.retrieval_corpus!r}: no such file or directory")
         if self.response_adapter and not (Path(self.response_adapter) / "adapter_config.json").is_file():
             raise ConfigError(
-                f"--data.response_adapter={self.response_adapter!r}: not a PEFT adapter directory "
+                f"{FLAG}.response_adapter={self.response_adapter!r}: not a PEFT adapter directory "
                 "(no adapter_config.json)"
             )
 

@@ -119,7 +119,7 @@ def prepare_generated(plan: GenerationPlan, predicting: bool) -> None:
     In ``predict`` each process runs its share from ``predict_step`` (``predict_generation``).
     """
     if not plan.num_instructions:
-        raise ConfigError("selfspec predict generates data: set --data.num_instructions (the paper: 5000)")
+        raise ConfigError("selfspec predict generates data: set --data.generation.num_instructions (the paper: 5000)")
     plan.check_files()
     if not predicting:
         GenerationRun(plan, models.model_generator_factory(plan)).dataset()

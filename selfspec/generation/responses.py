@@ -49,7 +49,7 @@ def pick_demonstrations(seeds: Sequence[Seed], k: int, seed: int, item: int, gro
     if len(seeds) < k:
         raise ConfigError(
             f"{len(seeds)} seeds cannot give {k} demonstrations per response; add seeds or lower "
-            "--data.responses.demonstrations"
+            "--data.generation.responses.demonstrations"
         )
     return random.Random(f"{seed}-response-{item // group_size}").sample(list(seeds), k)
 

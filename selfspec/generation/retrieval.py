@@ -39,7 +39,7 @@ def load_corpus(path: str | Path) -> list[Passage]:
     """Passages of the corpus at ``path``; a missing or empty corpus is a ConfigError naming the flag."""
     path = Path(path)
     if not path.exists():
-        raise ConfigError(f"--data.retrieval_corpus={str(path)!r}: no such file or directory")
+        raise ConfigError(f"--data.generation.retrieval_corpus={str(path)!r}: no such file or directory")
     if path.is_dir() and (path / "dataset_info.json").is_file():
         passages = _from_hf_dataset(path)
     elif path.is_dir():
@@ -49,7 +49,7 @@ def load_corpus(path: str | Path) -> list[Passage]:
     else:
         passages = _from_text(path)
     if not passages:
-        raise ConfigError(f"--data.retrieval_corpus={str(path)!r}: no passages found")
+        raise ConfigError(f"--data.generation.retrieval_corpus={str(path)!r}: no passages found")
     return passages
 
 
@@ -93,7 +93,7 @@ def _from_hf_dataset(path: Path) -> list[Passage]:
 
     dataset = load_from_disk(str(path))
     if "text" not in dataset.column_names:
-        raise ConfigError(f"--data.retrieval_corpus={str(path)!r}: the dataset has no `text` column")
+        raise ConfigError(f"--data.generation.retrieval_corpus={str(path)!r}: the dataset has no `text` column")
     ids = dataset["id"] if "id" in dataset.column_names else [str(i) for i in range(len(dataset))]
     return [Passage(str(i), t) for i, t in zip(ids, dataset["text"], strict=True) if t]
 

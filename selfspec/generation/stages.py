@@ -148,8 +148,9 @@ class Units:
         if not replay.kept:
             raise GenerationError(
                 f"brainstorming kept no instruction after {replay.funnel['rounds']} rounds "
-                f"(--data.brainstorm.max_rounds): {replay.describe()}. The model's raw samples are in "
-                f"{self.plan.rounds_dir}; use a stronger base model, check --data.domain, or raise the budget"
+                f"(--data.generation.brainstorm.max_rounds): {replay.describe()}. The model's raw samples are "
+                f"in {self.plan.rounds_dir}; use a stronger base model, check --data.generation.domain, "
+                "or raise the budget"
             )
         if not replay.done:
             log.warning(
@@ -234,8 +235,9 @@ class Units:
         if not data:
             raise GenerationError(
                 f"none of {len(rows)} responses is usable ({len(rows) - len(answered)} empty, "
-                f"{len(answered)} sharing a {plan.filters.ngram}-gram with --data.eval_files); the raw "
-                f"responses are in {out / 'chunks'}; use a stronger base model or raise --data.responses.max_new_tokens"
+                f"{len(answered)} sharing a {plan.filters.ngram}-gram with --data.generation.eval_files); the "
+                f"raw responses are in {out / 'chunks'}; use a stronger base model or raise "
+                "--data.generation.responses.max_new_tokens"
             )
         funnel = read_record(plan.instructions_dir / "funnel.json", dict) or {}
         funnel |= {"responses": len(rows), "empty_responses": len(rows) - len(answered)}

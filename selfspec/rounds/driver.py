@@ -232,9 +232,9 @@ def _wait_forwarding_stop(process: subprocess.Popen[bytes]) -> int:
 
 def _check_adapters(fit: dict[str, Any]) -> None:
     """Before any step runs: an adapter the fit config names must fit its base (no weights loaded)."""
-    model, data = fit.get("model") or {}, fit.get("data") or {}
+    model, generation = fit.get("model") or {}, (fit.get("data") or {}).get("generation") or {}
     base = model.get("base_model", "builtin:tiny-llama")
-    for adapter in (model.get("adapter"), data.get("response_adapter")):
+    for adapter in (model.get("adapter"), generation.get("response_adapter")):
         if adapter:
             check_adapter_for_base(adapter, base, bool(model.get("trust_remote_code")))
 
