@@ -63,7 +63,7 @@ class SpecialistModule(L.LightningModule):
         precision: Precision = "auto",
         trust_remote_code: bool = False,
     ) -> None:
-        """QLoRA specialisation of ``base_model`` (METHOD step 6).
+        """QLoRA specialisation of ``base_model`` (docs/method.md step 6).
 
         Args:
             base_model: Hub id (``meta-llama/Llama-2-7b-hf``), local directory written by

@@ -10,8 +10,8 @@ from generation_kit import hybrid_factory
 from selfspec.cli import main
 from selfspec.data.module import SelfSpecDataModule
 from selfspec.data.tokenize import IGNORE_INDEX
-from selfspec.generation.cache import read_jsonl
 from selfspec.generation.recipe import GenerationRun
+from selfspec.generation.records import read_rows
 from selfspec.generation.settings import BrainstormSettings, GenerationSettings, ResponseSettings
 from selfspec.modeling.loading import load_tokenizer, resolve_model_source
 
@@ -40,7 +40,7 @@ def test_setup_reads_the_cached_dataset_without_loading_a_model(
     dm.setup("fit")
     assert (len(dm.train_examples), len(dm.val_examples)) == (4, 1)
     tokenizer = load_tokenizer(resolve_model_source(str(tiny_model_dir)))
-    rows = {r["output"] for r in read_jsonl(dm.plan.dataset_dir / "data.jsonl")}
+    rows = {r["output"] for r in read_rows(dm.plan.dataset_dir / "data.jsonl", dict)}
     for example in dm.train_examples:
         response = [t for t, label in zip(example.input_ids, example.labels, strict=True) if label != IGNORE_INDEX]
         assert example.labels[0] == IGNORE_INDEX and response[-1] == tokenizer.eos_token_id

@@ -15,7 +15,8 @@ import pytest
 import torch
 
 from selfspec.errors import ConfigError
-from selfspec.generation.cache import content_hash, fingerprint, item_seed
+from selfspec.fingerprints import content_hash, fingerprint
+from selfspec.generation.cache import item_seed
 from selfspec.generation.contrastive import contrastive_scores
 from selfspec.generation.generator import Generation
 from selfspec.generation.plan import GenerationPlan

@@ -15,12 +15,13 @@ import torch
 from generation_kit import ScriptedBrainstormer, hybrid_factory
 
 from selfspec.errors import ConfigError, SeedFileError
-from selfspec.generation.cache import fingerprint, read_jsonl
+from selfspec.fingerprints import fingerprint
 from selfspec.generation.filters import FilterSettings
 from selfspec.generation.generator import Generation, SamplingSettings
 from selfspec.generation.models import model_generator_factory
 from selfspec.generation.plan import GenerationPlan
 from selfspec.generation.recipe import GenerationRun, as_hf_dataset
+from selfspec.generation.records import read_rows
 from selfspec.generation.responses import SEPARATOR
 from selfspec.generation.settings import BrainstormSettings, ResponseSettings
 from selfspec.generation.stages import GenerationError
@@ -48,7 +49,7 @@ def base_run(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> 
 
 def test_dataset_funnel_and_manifest(base_run: tuple[GenerationPlan, Path]) -> None:
     plan, out = base_run
-    rows = read_jsonl(out / "data.jsonl")
+    rows = read_rows(out / "data.jsonl", dict)
     funnel = json.loads((out / "funnel.json").read_text())
     manifest = json.loads((out / "manifest.json").read_text())
     assert funnel["kept"] == plan.num_instructions == funnel["responses"]
@@ -122,7 +123,7 @@ def test_retrieval_stores_passages_and_caches_the_index(base_run: tuple[Generati
     loads: list[str | None] = []
     out = GenerationRun(rag, hybrid_factory(rag, loads)).dataset()
     assert out != plan.dataset_dir and rag.instructions_dir == plan.instructions_dir
-    rows = read_jsonl(out / "data.jsonl")
+    rows = read_rows(out / "data.jsonl", dict)
     assert all(len(r["passages"]) == 2 for r in rows)
     assert {p["id"] for r in rows for p in r["passages"]} <= {"p1", "p2", "p3", "p4"}
     assert all(r["passages"][0]["score"] >= r["passages"][1]["score"] for r in rows)
@@ -148,12 +149,12 @@ def test_regeneration_with_adapter_reuses_instructions(base_run: tuple[Generatio
         loads: list[str | None] = []
         out = GenerationRun(regen, hybrid_factory(regen, loads)).dataset()
         assert loads == [str(adapter)]  # no base model load: the instructions come from the cache
-        outputs[alpha] = [r["output"] for r in read_jsonl(out / "data.jsonl")]
-        assert [r["instruction"] for r in read_jsonl(out / "data.jsonl")] == [
-            r["instruction"] for r in read_jsonl(base_out / "data.jsonl")
+        outputs[alpha] = [r["output"] for r in read_rows(out / "data.jsonl", dict)]
+        assert [r["instruction"] for r in read_rows(out / "data.jsonl", dict)] == [
+            r["instruction"] for r in read_rows(base_out / "data.jsonl", dict)
         ]
     assert sorted(p.name for p in plan.rounds_dir.iterdir()) == rounds_before
-    base_outputs = [r["output"] for r in read_jsonl(base_out / "data.jsonl")]
+    base_outputs = [r["output"] for r in read_rows(base_out / "data.jsonl", dict)]
     assert outputs[None] != base_outputs and outputs[0.1] != outputs[None]
 
 
@@ -241,7 +242,7 @@ def test_responses_quoting_the_evaluation_files_are_dropped(
     raw = [r for chunk in sorted((out / "chunks").iterdir()) for r in json.loads(chunk.read_text())["rows"]]
     quoting = {r["index"] for r in raw if "metformin" in r["output"]}
     assert 0 < len(quoting) < len(raw)
-    rows = read_jsonl(out / "data.jsonl")
+    rows = read_rows(out / "data.jsonl", dict)
     assert {int(r["id"].removeprefix("gen-")) for r in rows} == {r["index"] for r in raw} - quoting
     funnel = json.loads((out / "funnel.json").read_text())
     assert funnel["dropped"]["contamination"] == 0  # the instructions were clean; only responses quoted

@@ -1,7 +1,7 @@
 """The LightningDataModule that feeds specialisation.
 
 With ``generation.num_instructions > 0`` it trains on data the base model writes itself from the seeds
-(METHOD steps 2-5, 7): ``prepare_data`` runs whatever generation stage is missing from the
+(docs/method.md steps 2-5, 7): ``prepare_data`` runs whatever generation stage is missing from the
 content-addressed cache ``<cache_dir>/<fingerprint>/`` (resumable, see
 ``selfspec.generation.recipe``). With ``generation.num_instructions: 0`` it trains on the seed file itself
 (the paper's "seeds only" control). Construction is cheap and does no I/O: files are validated in

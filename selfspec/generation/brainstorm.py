@@ -1,4 +1,4 @@
-"""Instruction brainstorming (METHOD step 2): render the enumerated-list prompt, parse the continuation.
+"""Instruction brainstorming (docs/method.md step 2): render the enumerated-list prompt, parse the continuation.
 
 Both are pure. The prompt lists ``k`` seed tasks as ``<n>. Instruction: ...`` / ``Input: ...`` and
 ends with ``<k+1>. Instruction:``; the model continues the list. With grounding (beyond the paper,

@@ -19,8 +19,8 @@ class Domain:
 
     Args:
         name: Domain name (``biomedicine``).
-        brainstorm_preamble: Requirements shown before the enumerated seed tasks (METHOD step 2).
-        response_preamble: Role line shown before the demonstrations (METHOD step 4).
+        brainstorm_preamble: Requirements shown before the enumerated seed tasks (docs/method.md step 2).
+        response_preamble: Role line shown before the demonstrations (docs/method.md step 4).
     """
 
     name: str

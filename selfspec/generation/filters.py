@@ -1,4 +1,4 @@
-"""Instruction filters (METHOD step 3): pure decisions, one drop counter per filter.
+"""Instruction filters (docs/method.md step 3): pure decisions, one drop counter per filter.
 
 Order matters only for the counts (an item is charged to the first filter that drops it); the
 kept set is the same whatever the order, except that novelty is checked last because it is the

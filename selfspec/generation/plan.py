@@ -26,8 +26,8 @@ from typing import Any, Self
 import torch
 
 from selfspec.errors import ConfigError
+from selfspec.fingerprints import content_hash, fingerprint
 from selfspec.generation.brainstorm import render_brainstorm_prompt
-from selfspec.generation.cache import content_hash, fingerprint
 from selfspec.generation.domains import Domain, load_domain
 from selfspec.generation.filters import ngrams
 from selfspec.generation.model_id import model_identity

@@ -1,4 +1,4 @@
-"""Response prompts (METHOD steps 4-5): role preamble, seed demonstrations, optional passages.
+"""Response prompts (docs/method.md steps 4-5): role preamble, seed demonstrations, optional passages.
 
 Pure text functions. Demonstrations are separated by ``SEPARATOR``; generation stops at its first
 line, so the model answers exactly one task. Demonstrations are chosen per *group* of consecutive

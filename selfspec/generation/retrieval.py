@@ -1,4 +1,4 @@
-"""Knowledge infusion (METHOD step 5): BM25 over a domain corpus with bm25s, index cached by content.
+"""Knowledge infusion (docs/method.md step 5): BM25 over a domain corpus with bm25s, index cached by content.
 
 A corpus is a JSONL file (``{"id"?, "text"}`` per line; ``title`` + ``abstract`` also work), a text
 file or folder of text files (one passage per non-empty paragraph), or a dataset saved with
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from selfspec.errors import ConfigError
-from selfspec.generation.cache import content_hash
+from selfspec.fingerprints import content_hash
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ import yaml
 
 from selfspec import stopping
 from selfspec.errors import ConfigError, SelfSpecError
-from selfspec.generation.cache import content_hash, fingerprint
+from selfspec.fingerprints import content_hash, fingerprint
 from selfspec.io import atomic_write_json, atomic_write_text
 from selfspec.modeling.adapters import check_adapter_for_base
 from selfspec.rounds.lineage import Lineage, open_lineage
@@ -110,7 +110,7 @@ class RoundsDriver:
         run_dir = self.root / step.run
         response_adapter, max_steps = None, None
         k = step.round
-        if k is not None and k >= 2:  # METHOD step 7: the previous round's adapter answers
+        if k is not None and k >= 2:  # docs/method.md step 7: the previous round's adapter answers
             response_adapter = lineage.steps[f"{round_name(k - 1)}/fit"]["adapter"]
         if step.run == CONTROL:
             max_steps = lineage.steps[f"{round_name(1)}/fit"]["optimizer_steps"]

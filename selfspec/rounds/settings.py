@@ -1,4 +1,4 @@
-"""What ``selfspec-rounds`` runs: the typed settings of iterative self-specialisation (METHOD step 7)."""
+"""What ``selfspec-rounds`` runs: the typed settings of iterative self-specialisation (docs/method.md step 7)."""
 
 from __future__ import annotations
 
