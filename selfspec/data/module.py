@@ -107,6 +107,8 @@ class SelfSpecDataModule(L.LightningDataModule):
         # fails here, with nothing half-done. It also builds a built-in model once (rank 0).
         load_seeds(self.seeds_path)
         resolve_model_source(self.base_model)
+        # In predict every process runs its share from predict_step (the recipe's rank/world form);
+        # here, once per machine, only the inputs are checked.
         predicting = self.trainer is not None and self.trainer.predicting
         if self.plan.num_instructions or predicting:
             prepare_generated(self.plan, predicting)
@@ -193,5 +195,6 @@ def split_indices(n: int, val_fraction: float, seed: int) -> tuple[list[int], li
     """Deterministic shuffled split; validation gets ``round(n * val_fraction)`` items, training at least one."""
     order = list(range(n))
     random.Random(seed).shuffle(order)
+    # At most n - 1: training always keeps an example, whatever the fraction and however few seeds.
     n_val = min(round(n * val_fraction), n - 1)
     return sorted(order[n_val:]), sorted(order[:n_val])

@@ -62,6 +62,8 @@ def render_brainstorm_prompt(preamble: str, seeds: Sequence[Seed], passages: Seq
 def parse_continuation(text: str, hit_token_limit: bool) -> Parsed:
     """Items written after the prompt's open ``Instruction:``; the last one is dropped if cut off."""
     chunks = _ITEM.split(text)  # chunk 0 continues the prompt's open item
+    # Only a continuation that hit the token limit can end inside an item. Its last chunk is then
+    # dropped even when it looks whole: its input may have been cut.
     truncated = hit_token_limit and bool(chunks)
     if truncated:
         chunks = chunks[:-1]

@@ -75,6 +75,8 @@ def starts_badly(instruction: str) -> bool:
 
 
 def dedup_key(candidate: Candidate) -> str:
+    # White space normalised, so a task retyped with other spacing is a duplicate; the NUL keeps
+    # (instruction, input) pairs apart whose concatenations happen to be equal.
     return " ".join(candidate.instruction.split()) + "\x00" + " ".join(candidate.input.split())
 
 
@@ -86,6 +88,7 @@ def ngrams(text: str, n: int) -> set[tuple[str, ...]]:
 
 def contaminated(text: str, eval_ngrams: set[tuple[str, ...]], n: int) -> bool:
     """``text`` shares a word n-gram with the evaluation files (their n-grams: ``eval_ngrams``)."""
+    # Without evaluation files there is nothing to leak into: skip tokenising the text.
     return bool(eval_ngrams) and not ngrams(text, n).isdisjoint(eval_ngrams)
 
 
@@ -109,6 +112,8 @@ class InstructionFilter:
 
     def reason_to_drop(self, candidate: Candidate) -> str | None:
         """The first filter that rejects ``candidate``, or None (then it is kept and joins the pool)."""
+        # The cheap filters that need no pool go first. The order also decides under which filter an item
+        # that fails several is counted in the funnel, so it is fixed.
         reason = self._stateless_reason(candidate)
         if reason is None and dedup_key(candidate) in self.seen:
             reason = "duplicate"
@@ -117,6 +122,7 @@ class InstructionFilter:
         if reason is not None:
             self.counts[reason] += 1
             return reason
+        # Only a kept item joins the pool: a dropped one must not make a later item look like a copy.
         self.seen.add(dedup_key(candidate))
         self.novelty.add(candidate.instruction)
         return None

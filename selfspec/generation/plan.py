@@ -119,8 +119,11 @@ class GenerationPlan(GenerationSettings):
             "model": self.model_identity,
             "batch_size": self.batch_size,
             **self._dtype_key(),
+            # The rendered prompt rather than the domain's name: editing a domain file's preamble must make
+            # new data, and a custom domain file with the shipped text must not.
             "brainstorm_template": render_brainstorm_prompt(self.prompts.brainstorm_preamble, []),
             "brainstorm": brainstorm,
+            # Seed choice and sampling seeds derive from it (with the round and position).
             "seed": self.seed,
         }
 

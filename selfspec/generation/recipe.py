@@ -86,6 +86,7 @@ class GenerationRun:
         bar = progress(self.plan.num_instructions, "brainstorm", "instructions", disable=self.rank != 0)
         for start in range(0, budget, self.world):
             wave = range(start, min(start + self.world, budget))
+            # The last wave can be shorter than the number of processes: a rank past the budget only waits.
             if start + self.rank in wave:
                 self.units.brainstorm_round(start + self.rank)
             self.barrier()
@@ -93,6 +94,7 @@ class GenerationRun:
                 if replay.done:
                     break
                 replay.feed(self.units.finished_round(k))
+            # The bar counts kept instructions, not rounds: the target is in instructions, rounds only spend it.
             bar.update(len(replay.kept) - bar.n)
             bar.set_postfix(replay.postfix() | self.units.speed())
             if replay.done:

@@ -132,6 +132,7 @@ class Retriever:
         """The ``k`` best passages per query (fewer when the corpus is smaller), best first."""
         import bm25s
 
+        # bm25s cannot return more passages than the corpus has.
         k = min(k, len(self.passages))
         tokens = bm25s.tokenize(list(queries), stopwords="en", show_progress=False)
         docs, scores = self.index.retrieve(tokens, k=k, show_progress=False, n_threads=1)

@@ -100,6 +100,7 @@ class Units:
         # whichever process writes it, and after whichever other rounds.
         sample_seeds = [item_seed(plan.seed, "brainstorm", k, j) for j in range(settings.prompts_per_round)]
         for j in range(settings.prompts_per_round):
+            # A string seed is hashed by random.Random itself (sha512): the same draw in every process.
             rng = random.Random(f"{plan.seed}-brainstorm-{k}-{j}")
             chosen = rng.sample(plan.seeds, settings.seeds_per_prompt)
             grounding = self._grounding_passages(rng)  # drawn after the seeds: with 0, prompts are the paper's
@@ -178,12 +179,15 @@ class Units:
         if shard is not None:
             return shard
         plan, size = self.plan, self.plan.responses.chunk_size
+        # Chunk c is a fixed slice of the kept list: whichever process writes it, it answers the same items.
         indices = range(c * size, min((c + 1) * size, len(instructions)))
         items = [instructions[i] for i in indices]
         hits = self._retrieve(items)
         prompts = [
             self._response_prompt(i, item, item_hits) for i, item, item_hits in zip(indices, items, hits, strict=True)
         ]
+        # Greedy, as in the paper; it also makes a chunk a function of its prompts, so a resumed or
+        # distributed run writes the same answers.
         greedy = SamplingSettings(plan.responses.max_new_tokens, stop=STOP)
         generator = self.generator(plan.response_adapter)
         # Shared demonstrations: one call per group, whose prompts form one batch sharing their
@@ -229,6 +233,7 @@ class Units:
         """Assemble the chunks into ``data.jsonl`` + funnel + config; the manifest goes last."""
         plan, out = self.plan, self.plan.dataset_dir
         rows = [r for c in range(self.num_chunks(instructions)) for r in self._finished_chunk(c).rows]
+        # An empty answer would teach the model to say nothing: it is counted, not trained on.
         answered = [r for r in rows if r.output]
         # A response may quote an evaluation item (e.g. the model recalls a benchmark answer).
         data = [Example.of(r) for r in answered if not contaminated(r.output, plan.eval_ngrams, plan.filters.ngram)]
@@ -246,6 +251,7 @@ class Units:
         atomic_write_json(out / "funnel.json", funnel)
         provenance = {"instruction_key": plan.instruction_key, "base_model": plan.base_model}
         atomic_write_json(out / "config.json", plan.dataset_key | provenance)
+        # The manifest last: a folder with a manifest is finished, one without is resumed (see cache.py).
         write_manifest(out, ["data.jsonl", "funnel.json", "config.json"], {"examples": len(data)})
         log.info("generated data: %s", format_funnel(funnel))
         log.info("dataset: %s", out / "data.jsonl")

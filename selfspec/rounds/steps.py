@@ -73,6 +73,7 @@ def fit_step_config(
     model = config.setdefault("model", {})
     model.pop("adapter", None)  # every round trains a fresh adapter on the base
     generation = config.setdefault("data", {}).setdefault("generation", {})
+    # Set in every round, None in round 1: a fit config that names an adapter must not leak into round 1.
     generation["response_adapter"] = response_adapter
     if max_steps is not None:  # the control: seeds only, as many optimizer steps as round 1
         generation["num_instructions"] = 0
