@@ -16,7 +16,7 @@ from selfspec.export_cli import main as export_main
 from selfspec.modeling.adapters import LoraSettings, add_lora, check_adapter_for_base, load_base, write_adapter_meta
 from selfspec.modeling.builtin import TinyLlamaSpec, build_tiny_llama
 from selfspec.modeling.compat import shape_problem
-from selfspec.rounds.cli import main as rounds_main
+from selfspec.rounds_cli import main as rounds_main
 
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

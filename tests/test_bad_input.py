@@ -212,7 +212,7 @@ def test_corpora(tmp_path: Path, name: str, content: str | bytes, fragments: lis
 def test_evaluation_reports(
     tmp_path: Path, name: str, content: str, fragments: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from selfspec.evaluation.compare import main
+    from selfspec.eval_chart_cli import main
 
     path = _write(tmp_path, name, content)
     assert main([str(path), "--out", str(tmp_path / "chart.png")]) == 2
@@ -355,7 +355,7 @@ def test_rounds_configs(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from selfspec.rounds.cli import main
+    from selfspec.rounds_cli import main
 
     monkeypatch.chdir(tmp_path)
     path = _write(tmp_path, name, content)
