@@ -31,6 +31,7 @@ from selfspec.evaluation.suite import load_suite
 from selfspec.evaluation.tasks import Task
 from selfspec.io import atomic_write_text
 from selfspec.modeling.inference import float_view_on_cpu
+from selfspec.modeling.loading import load_tokenizer, resolve_model_source
 from selfspec.prompts import CHAT, chat_template, get_template
 
 log = logging.getLogger("selfspec")
@@ -172,8 +173,6 @@ class DomainEvaluation(L.Callback):
 
     def _load_tokenizer(self, pl_module: L.LightningModule) -> Any:
         if self._tokenizer is None:
-            from selfspec.modeling.loading import load_tokenizer, resolve_model_source
-
             source = resolve_model_source(pl_module.base_model)  # type: ignore[arg-type]
             self._tokenizer = load_tokenizer(source, bool(getattr(pl_module, "trust_remote_code", False)))
         return self._tokenizer

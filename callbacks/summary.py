@@ -9,6 +9,7 @@ from typing import Any
 
 import lightning as L
 
+from selfspec.fingerprints import content_hash
 from selfspec.io import atomic_write_json
 
 log = logging.getLogger("selfspec")
@@ -58,8 +59,6 @@ def fit_summary(
 
 def data_provenance(datamodule: Any) -> dict[str, str]:
     """Which data trained the run: the generated dataset's fingerprint, or the seed file's hash."""
-    from selfspec.generation.cache import content_hash
-
     plan = getattr(datamodule, "plan", None)
     if plan is None:
         return {}

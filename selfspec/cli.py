@@ -175,9 +175,11 @@ def build_cli(args: ArgsType = None, run: bool = True) -> SelfSpecCLI:
         SelfSpecDataModule,
         args=args,
         run=run,
+        # A second run in the same log folder stops rather than overwrite the first run's config.yaml.
         save_config_kwargs={"overwrite": False},
         # The module owns its optimizer (trainable adapter weights only); no --optimizer flag.
         auto_configure_optimizers=False,
+        # No environment variable sets an option (default_env): a run is what its config and flags say.
         parser_kwargs={"default_env": False, "description": DESCRIPTION, "prog": "selfspec"},
         parser_class=parser_with_one_line_errors(LightningArgumentParser, _strings(args)),
     )

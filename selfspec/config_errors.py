@@ -30,6 +30,22 @@ _RULES: tuple[tuple[re.Pattern[str], str], ...] = (
         "{k}: missing required option",
     ),
 )
+# Keys that moved into ``data.generation`` (issue #15): old name -> new name under data.generation.
+MOVED = {
+    "num_instructions": "num_instructions",
+    "domain": "domain",
+    "cache_dir": "cache_dir",
+    "generation_seed": "seed",
+    "generation_batch_size": "batch_size",
+    "generation_precision": "precision",
+    "response_adapter": "response_adapter",
+    "retrieval_corpus": "retrieval_corpus",
+    "eval_files": "eval_files",
+    "brainstorm": "brainstorm",
+    "filters": "filters",
+    "responses": "responses",
+}
+_MOVED_KEY = re.compile(r"\bdata\.(?P<old>" + "|".join(MOVED) + r")(?P<rest>(?:\.\w+)*)(?![\w.])")
 _YAML_MARK = re.compile(r"\s*in \"<unicode string>\", line (\d+), column \d+\s*")
 
 
@@ -46,6 +62,12 @@ def one_line(message: str, config_files: Sequence[str] = (), command: str = "sel
             flat = template.format(**found.groupdict())
             flat = flat if where else f"--{flat}"  # no config file: the user typed a flag
             break
+    moved = _MOVED_KEY.search(flat)
+    if moved:  # an option of before data.generation existed: name its new place, nothing else
+        old, rest = moved["old"], moved["rest"]
+        dash = "" if where else "--"  # no config file: the user typed a flag
+        text = f"{dash}data.{old}{rest}: moved to {dash}data.generation.{MOVED[old]}{rest}"
+        return f"{where}: {text}" if where else text
     hint = f"; `{command} --help` lists every option and its type"
     return f"{where}: {flat}{hint}" if where else f"{flat}{hint}"
 

@@ -10,6 +10,9 @@ import logging
 import sys
 from typing import Any, NoReturn
 
+from selfspec.noise import silence_known_noise
+from selfspec.progress import interactive
+
 USER_ERROR_EXIT = 2
 
 
@@ -52,9 +55,6 @@ def configure_package_logging() -> None:
     third-party notices silenced (``selfspec.noise``), and in a log file no weight-loading bars
     (their redraws pile up on one line there)."""
     import os
-
-    from selfspec.noise import silence_known_noise
-    from selfspec.progress import interactive
 
     silence_known_noise()
     if not interactive():

@@ -109,6 +109,8 @@ def experts(
         trust_remote_code: Allow custom model code from the base's repository.
     """
     requests = _requests(prompt, prompts_file, expert)
+    # Imported after the requests are read: selfspec.experts pulls in torch and transformers (seconds),
+    # which `--help` and a bad request file do not need.
     from selfspec.experts import Experts, check_names
 
     check_names(adapters)

@@ -1,6 +1,6 @@
 """Prompt templates: pure text in, text out.
 
-The Alpaca template is what selfspec trains and evaluates with (METHOD step 6). The template's
+The Alpaca template is what selfspec trains and evaluates with (docs/method.md step 6). The template's
 name is saved with every adapter so evaluation can refuse a mismatched one. ``chat`` (evaluation
 only) is the model's own chat template, built from its tokenizer: the fair 0-shot baseline of an
 instruction-tuned base that never saw the Alpaca format.
@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+
+from selfspec.errors import ConfigError
 
 ALPACA_WITH_INPUT = (
     "Below is an instruction that describes a task, paired with an input that provides further "
@@ -59,8 +61,6 @@ def chat_template(tokenizer: Any) -> PromptTemplate:
     The tokenizer renders the turn once with placeholders, so rendering stays pure text.
     """
     if not getattr(tokenizer, "chat_template", None):
-        from selfspec.errors import ConfigError
-
         raise ConfigError("template 'chat': the tokenizer has no chat template; evaluate with 'alpaca'")
 
     def render(content: str) -> str:
@@ -78,6 +78,4 @@ def get_template(name: str) -> PromptTemplate:
     try:
         return TEMPLATES[name]
     except KeyError:
-        from selfspec.errors import ConfigError
-
         raise ConfigError(f"prompt template {name!r} is unknown; choose one of {sorted(TEMPLATES)}") from None

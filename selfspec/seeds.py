@@ -281,25 +281,3 @@ def _json_type(value: Any) -> str:
     if isinstance(value, dict):
         return "object"
     return "string"
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``selfspec-check-seeds FILE...``: validate seed files without loading any model."""
-    import argparse
-    import sys
-    from collections import Counter
-
-    parser = argparse.ArgumentParser(prog="selfspec-check-seeds", description=main.__doc__)
-    parser.add_argument("files", nargs="+", type=Path, help="seed files (.jsonl or .json)")
-    status = 0
-    for path in parser.parse_args(argv).files:
-        try:
-            seeds = load_seeds(path)
-        except SeedFileError as err:
-            sys.stderr.write(f"{err}\n")
-            status = 2
-            continue
-        tasks = Counter(seed.task or "(none)" for seed in seeds)
-        summary = ", ".join(f"{task} {n}" for task, n in tasks.most_common())
-        sys.stdout.write(f"{path}: {len(seeds)} seeds, {len(tasks)} task types ({summary})\n")
-    return status

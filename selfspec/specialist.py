@@ -20,6 +20,7 @@ import torch
 
 from selfspec import stopping
 from selfspec.errors import ConfigError
+from selfspec.generation.recipe import predict_generation
 from selfspec.hparams import make_plain
 from selfspec.modeling.adapters import (
     LoraSettings,
@@ -63,7 +64,7 @@ class SpecialistModule(L.LightningModule):
         precision: Precision = "auto",
         trust_remote_code: bool = False,
     ) -> None:
-        """QLoRA specialisation of ``base_model`` (METHOD step 6).
+        """QLoRA specialisation of ``base_model`` (docs/method.md step 6).
 
         Args:
             base_model: Hub id (``meta-llama/Llama-2-7b-hf``), local directory written by
@@ -223,9 +224,7 @@ class SpecialistModule(L.LightningModule):
                 )
 
     def predict_step(self, batch: Any, batch_idx: int) -> Any:
-        # `selfspec predict` runs data generation (selfspec.generation.distributed), not inference.
-        from selfspec.generation.distributed import predict_generation
-
+        # `selfspec predict` runs data generation (the recipe's share of this process), not inference.
         return predict_generation(self, batch)
 
     def configure_optimizers(self) -> Any:

@@ -18,8 +18,8 @@ from typing import Any
 
 from selfspec.generation.brainstorm import render_item
 from selfspec.generation.generator import BatchGenerator, Generation, SamplingSettings
-from selfspec.generation.pipeline import GeneratorFactory
 from selfspec.generation.plan import GenerationPlan
+from selfspec.generation.stages import GeneratorFactory
 
 ALPACA = Path(__file__).resolve().parents[2] / "shared" / "data" / "alpaca_1k.jsonl"
 FALLBACK = [
@@ -101,7 +101,7 @@ def main(argv: list[str]) -> None:
     ``python tests/generation_kit.py predict ARGS``: ``selfspec predict ARGS`` with the hybrid
     factory, so the brainstorm stage yields instructions too (DDP relaunches this very script).
     """
-    from selfspec.generation.pipeline import GenerationRun
+    from selfspec.generation.recipe import GenerationRun
 
     if argv[0] == "predict":
         import selfspec.generation.models as models
@@ -122,8 +122,8 @@ def plan_from_spec(spec: dict[str, Any]) -> GenerationPlan:
     from selfspec.generation.settings import BrainstormSettings, ResponseSettings
 
     return GenerationPlan(
-        Path(spec["seeds"]),
-        spec["model"],
+        seeds_path=Path(spec["seeds"]),
+        base_model=spec["model"],
         num_instructions=spec["n"],
         brainstorm=BrainstormSettings(prompts_per_round=spec.get("prompts_per_round", 4), max_rounds=50),
         responses=ResponseSettings(max_new_tokens=spec.get("max_new_tokens", 24), chunk_size=spec.get("chunk", 4)),

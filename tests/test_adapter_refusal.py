@@ -16,7 +16,7 @@ from selfspec.export_cli import main as export_main
 from selfspec.modeling.adapters import LoraSettings, add_lora, check_adapter_for_base, load_base, write_adapter_meta
 from selfspec.modeling.builtin import TinyLlamaSpec, build_tiny_llama
 from selfspec.modeling.compat import shape_problem
-from selfspec.rounds.cli import main as rounds_main
+from selfspec.rounds_cli import main as rounds_main
 
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -99,7 +99,7 @@ def test_export_refuses_a_foreign_adapter(
     assert not (tmp_path / "m").exists()
 
 
-@pytest.mark.parametrize("key", ["model.adapter", "data.response_adapter"])
+@pytest.mark.parametrize("key", ["model.adapter", "data.generation.response_adapter"])
 def test_rounds_refuses_a_foreign_adapter_before_any_step(
     key: str,
     tiny_model_dir: Path,
@@ -108,9 +108,12 @@ def test_rounds_refuses_a_foreign_adapter_before_any_step(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    section, name = key.split(".")
-    fit = {"model": {"base_model": str(tiny_model_dir)}, "data": {}}
-    fit[section][name] = str(foreign_adapter)
+    *sections, name = key.split(".")
+    fit: dict = {"model": {"base_model": str(tiny_model_dir)}, "data": {"generation": {}}}
+    part = fit
+    for section in sections:
+        part = part[section]
+    part[name] = str(foreign_adapter)
     (tmp_path / "fit.yaml").write_text(yaml.safe_dump(fit))
     args = ["--fit_config", str(tmp_path / "fit.yaml"), "--suite", str(REPO / "data/eval/example/suite.yaml")]
     assert run([*args, "--root", str(tmp_path / "runs")], rounds_main) == 2

@@ -212,7 +212,7 @@ def test_corpora(tmp_path: Path, name: str, content: str | bytes, fragments: lis
 def test_evaluation_reports(
     tmp_path: Path, name: str, content: str, fragments: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from selfspec.evaluation.compare import main
+    from selfspec.eval_chart_cli import main
 
     path = _write(tmp_path, name, content)
     assert main([str(path), "--out", str(tmp_path / "chart.png")]) == 2
@@ -290,7 +290,12 @@ FIT_VALUES = [
     ("val.yaml", "data: {val_fraction: 1.0}\n", ["--data.val_fraction must be in [0, 1)"]),
     ("maxlen.yaml", "data: {max_length: 1}\n", ["--data.max_length must be at least 2"]),
     ("batch.yaml", "data: {batch_size: 0}\n", ["--data.batch_size must be at least 1"]),
-    ("ninstr.yaml", "data: {num_instructions: -1}\n", ["--data.num_instructions must be >= 0"]),
+    (
+        "ninstr.yaml",
+        "data: {generation: {num_instructions: -1}}\n",
+        ["--data.generation.num_instructions must be >= 0"],
+    ),
+    ("moved.yaml", "data: {generation_seed: 1}\n", ["data.generation_seed: moved to data.generation.seed"]),
 ]
 
 
@@ -350,7 +355,7 @@ def test_rounds_configs(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from selfspec.rounds.cli import main
+    from selfspec.rounds_cli import main
 
     monkeypatch.chdir(tmp_path)
     path = _write(tmp_path, name, content)

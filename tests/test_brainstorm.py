@@ -159,9 +159,11 @@ def test_grounded_prompt_puts_numbered_passages_before_the_seed_tasks() -> None:
 
 def test_grounding_without_a_corpus_is_a_config_error_naming_both_flags() -> None:
     grounded = BrainstormSettings(grounding_passages=2)
-    with pytest.raises(ConfigError, match=r"grounding_passages=2 .*--data\.retrieval_corpus"):
-        GenerationPlan(Path("seeds.jsonl"), "builtin:tiny-llama", brainstorm=grounded)
+    with pytest.raises(ConfigError, match=r"grounding_passages=2 .*--data\.generation\.retrieval_corpus"):
+        GenerationPlan(seeds_path=Path("seeds.jsonl"), base_model="builtin:tiny-llama", brainstorm=grounded)
     with pytest.raises(ConfigError, match="grounding_passages must be >= 0"):
-        BrainstormSettings(grounding_passages=-1).check()
-    plan = GenerationPlan(Path("seeds.jsonl"), "m", brainstorm=grounded, retrieval_corpus="corpus.jsonl")
-    assert plan.grounding and not GenerationPlan(Path("seeds.jsonl"), "m").grounding
+        BrainstormSettings(grounding_passages=-1)
+    plan = GenerationPlan(
+        seeds_path=Path("seeds.jsonl"), base_model="m", brainstorm=grounded, retrieval_corpus="corpus.jsonl"
+    )
+    assert plan.grounding and not GenerationPlan(seeds_path=Path("seeds.jsonl"), base_model="m").grounding

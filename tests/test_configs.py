@@ -58,7 +58,7 @@ def test_config_instantiates_without_loading_weights(config: Path) -> None:
 
 @pytest.mark.parametrize("config", ROUNDS, ids=[p.relative_to(REPO / "configs").as_posix() for p in ROUNDS])
 def test_rounds_config_parses_and_names_files_that_exist(config: Path) -> None:
-    from selfspec.rounds.cli import parse
+    from selfspec.rounds_cli import parse
 
     settings, _, _ = parse(["--config", str(config)])
     settings.check()

@@ -167,11 +167,11 @@ def test_finance_yes_no_and_label_answers_use_the_offered_labels() -> None:
 def test_domain_configs_point_at_the_domain(domain: str) -> None:
     fit = yaml.safe_load((REPO / "configs" / domain / "fit.yaml").read_text())
     assert fit["data"]["seeds_path"] == DOMAINS[domain][0]
-    assert fit["data"]["domain"] == domain
-    assert fit["data"]["num_instructions"] == 5000
+    assert fit["data"]["generation"]["domain"] == domain
+    assert fit["data"]["generation"]["num_instructions"] == 5000
     assert fit["model"]["base_model"] == "meta-llama/Llama-2-7b-hf"
     assert fit["model"]["lora"] == {"r": 8, "alpha": 16, "dropout": 0.05, "target_modules": "all-linear"}
-    for path in fit["data"]["eval_files"]:
+    for path in fit["data"]["generation"]["eval_files"]:
         assert (REPO / path).is_file(), path
     evaluation = yaml.safe_load((REPO / "configs" / domain / "eval.yaml").read_text())
     assert evaluation["data"]["seeds_path"] == DOMAINS[domain][0]

@@ -106,7 +106,7 @@ def test_evaluate_suite_with_the_tiny_model(tiny_model_dir: Path) -> None:
 
 
 def test_eval_chart_command_compares_saved_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from selfspec.evaluation.compare import main
+    from selfspec.eval_chart_cli import main
 
     rows = summarise(SETS)
     write_report(rows, tmp_path / "base", {"label": "base"})

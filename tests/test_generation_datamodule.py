@@ -10,9 +10,9 @@ from generation_kit import hybrid_factory
 from selfspec.cli import main
 from selfspec.data.module import SelfSpecDataModule
 from selfspec.data.tokenize import IGNORE_INDEX
-from selfspec.generation.cache import read_jsonl
-from selfspec.generation.pipeline import GenerationRun
-from selfspec.generation.settings import BrainstormSettings, ResponseSettings
+from selfspec.generation.recipe import GenerationRun
+from selfspec.generation.records import read_rows
+from selfspec.generation.settings import BrainstormSettings, GenerationSettings, ResponseSettings
 from selfspec.modeling.loading import load_tokenizer, resolve_model_source
 
 
@@ -22,10 +22,12 @@ def test_setup_reads_the_cached_dataset_without_loading_a_model(
     dm = SelfSpecDataModule(
         seeds_path=example_seeds,
         base_model=str(tiny_model_dir),
-        num_instructions=5,
-        cache_dir=tmp_path / "generated",
-        brainstorm=BrainstormSettings(prompts_per_round=2),
-        responses=ResponseSettings(max_new_tokens=6, chunk_size=8),
+        generation=GenerationSettings(
+            num_instructions=5,
+            cache_dir=tmp_path / "generated",
+            brainstorm=BrainstormSettings(prompts_per_round=2),
+            responses=ResponseSettings(max_new_tokens=6, chunk_size=8),
+        ),
         val_fraction=0.2,
     )
     GenerationRun(dm.plan, hybrid_factory(dm.plan)).dataset()
@@ -38,7 +40,7 @@ def test_setup_reads_the_cached_dataset_without_loading_a_model(
     dm.setup("fit")
     assert (len(dm.train_examples), len(dm.val_examples)) == (4, 1)
     tokenizer = load_tokenizer(resolve_model_source(str(tiny_model_dir)))
-    rows = {r["output"] for r in read_jsonl(dm.plan.dataset_dir / "data.jsonl")}
+    rows = {r["output"] for r in read_rows(dm.plan.dataset_dir / "data.jsonl", dict)}
     for example in dm.train_examples:
         response = [t for t, label in zip(example.input_ids, example.labels, strict=True) if label != IGNORE_INDEX]
         assert example.labels[0] == IGNORE_INDEX and response[-1] == tokenizer.eos_token_id
@@ -55,13 +57,13 @@ def test_fit_with_a_garbage_model_ends_in_a_clear_error(
     monkeypatch.chdir(tmp_path)
     args = ["fit", "--config", str(Path(__file__).resolve().parents[1] / "configs" / "tiny_llama.yaml")]
     args += ["--model.base_model", str(tiny_model_dir), "--model.quantization", "none"]
-    args += ["--data.seeds_path", str(example_seeds), "--data.num_instructions", "3"]
-    args += ["--data.brainstorm.prompts_per_round", "2", "--data.brainstorm.max_rounds", "1"]
-    args += ["--data.brainstorm.max_new_tokens", "8"]
+    args += ["--data.seeds_path", str(example_seeds), "--data.generation.num_instructions", "3"]
+    args += ["--data.generation.brainstorm.prompts_per_round", "2", "--data.generation.brainstorm.max_rounds", "1"]
+    args += ["--data.generation.brainstorm.max_new_tokens", "8"]
     with pytest.raises(SystemExit) as stop:
         main(args)
     assert stop.value.code == 2
     err = capsys.readouterr().err
-    assert "kept no instruction after 1 rounds" in err and "raw samples are in data/generated/instructions/" in err
+    assert "kept no instruction after 1 rounds" in err and "raw samples are in data/generated/brainstorm/" in err
     # no traceback of the error itself (earlier tests may leave logging handlers on closed streams)
     assert "raise GenerationError" not in err and err.rstrip().endswith("or raise the budget")

@@ -15,10 +15,10 @@ import pytest
 import torch
 
 from selfspec.errors import ConfigError
-from selfspec.generation.cache import content_hash, fingerprint, item_seed
+from selfspec.fingerprints import content_hash, fingerprint
+from selfspec.generation.cache import item_seed
 from selfspec.generation.contrastive import contrastive_scores
 from selfspec.generation.generator import Generation
-from selfspec.generation.pipeline import GenerationRun
 from selfspec.generation.plan import GenerationPlan
 from selfspec.generation.responses import (
     SEPARATOR,
@@ -28,6 +28,7 @@ from selfspec.generation.responses import (
 )
 from selfspec.generation.retrieval import load_corpus
 from selfspec.generation.settings import BrainstormSettings
+from selfspec.generation.stages import Units
 from selfspec.seeds import Seed
 
 
@@ -129,7 +130,7 @@ def test_local_model_is_fingerprinted_by_content_hashed_once(
     monkeypatch.setattr(model_id, "sha256_file", lambda p: hashed.append(p.name) or sha256_file(p))
 
     def key() -> Path:  # a fresh plan, as a new run makes
-        return GenerationPlan(example_seeds, str(model)).instructions_dir
+        return GenerationPlan(seeds_path=example_seeds, base_model=str(model)).instructions_dir
 
     first = key()
     assert sorted(hashed) == ["config.json", "model.safetensors"]
@@ -137,11 +138,13 @@ def test_local_model_is_fingerprinted_by_content_hashed_once(
     (model / ".cache" / "download.metadata").write_text("etag 2")  # hidden metadata is no weight
     assert key() == first and len(hashed) == 2
     shutil.copytree(model, tmp_path / "moved")
-    assert GenerationPlan(example_seeds, str(tmp_path / "moved")).instructions_dir == first  # content, not path
+    assert (
+        GenerationPlan(seeds_path=example_seeds, base_model=str(tmp_path / "moved")).instructions_dir == first
+    )  # content, not path
     weights.write_bytes(b"\x01" * 64)  # same path, same size, new weights (a fine-tune saved in place)
     hashed.clear()
     assert key() != first and hashed == ["model.safetensors"]
-    assert GenerationPlan(example_seeds, "org/hub-model").model_identity == "org/hub-model"
+    assert GenerationPlan(seeds_path=example_seeds, base_model="org/hub-model").model_identity == "org/hub-model"
 
 
 class _Recorder:
@@ -159,8 +162,8 @@ class _Recorder:
 
 def _round_prompts(plan: GenerationPlan) -> tuple[list[str], dict[str, Any]]:
     recorder = _Recorder()
-    shard = GenerationRun(plan, lambda adapter: recorder).brainstorm_round(0)  # type: ignore[arg-type,return-value]
-    return recorder.prompts, shard
+    shard = Units(plan, lambda adapter: recorder).brainstorm_round(0)  # type: ignore[arg-type,return-value]
+    return recorder.prompts, shard.to_json()
 
 
 def test_grounded_brainstorm_prompts_are_a_function_of_the_plan(tmp_path: Path) -> None:
@@ -172,7 +175,9 @@ def test_grounded_brainstorm_prompts_are_a_function_of_the_plan(tmp_path: Path) 
     seeds.write_text(
         "".join(json.dumps({"instruction": f"Task {i}?", "input": "", "output": "x"}) + "\n" for i in range(5))
     )
-    plain = GenerationPlan(seeds, "some/hub-model", domain="biomedicine", cache_dir=tmp_path / "a")
+    plain = GenerationPlan(
+        seeds_path=seeds, base_model="some/hub-model", domain="biomedicine", cache_dir=tmp_path / "a"
+    )
     plain = dataclasses.replace(plain, brainstorm=BrainstormSettings(prompts_per_round=4), retrieval_corpus=str(corpus))
     grounded = dataclasses.replace(plain, brainstorm=BrainstormSettings(prompts_per_round=4, grounding_passages=2))
     plain_prompts, plain_shard = _round_prompts(plain)
@@ -184,3 +189,26 @@ def test_grounded_brainstorm_prompts_are_a_function_of_the_plan(tmp_path: Path) 
         assert len(set(ids)) == 2 and all(f"zorvex{i[1:]} treats" in prompt for i in ids)
         assert row["seed_ids"] == paper_row["seed_ids"]  # passages are drawn after the seeds
     assert not any("Passages:" in p for p in plain_prompts)
+
+
+def test_a_plan_hashes_each_input_file_once(
+    example_seeds: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import selfspec.generation.plan as plan_module
+
+    corpus, evaluation = tmp_path / "corpus.txt", tmp_path / "eval.txt"
+    corpus.write_text("A passage about aspirin.\n")
+    evaluation.write_text("An evaluation question.\n")
+    hashed: list[str] = []
+    real_hash = plan_module.content_hash
+    monkeypatch.setattr(plan_module, "content_hash", lambda path: hashed.append(str(path)) or real_hash(path))
+    plan = GenerationPlan(
+        seeds_path=example_seeds,
+        base_model="org/hub-model",
+        retrieval_corpus=str(corpus),
+        eval_files=(str(evaluation),),
+        brainstorm=BrainstormSettings(grounding_passages=1),
+    )
+    for _ in range(50):  # a run asks for its folders once per unit
+        plan.rounds_dir, plan.instructions_dir, plan.dataset_dir  # noqa: B018
+    assert sorted(hashed) == sorted([str(example_seeds), str(corpus), str(evaluation)])

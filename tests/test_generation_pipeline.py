@@ -15,21 +15,22 @@ import torch
 from generation_kit import ScriptedBrainstormer, hybrid_factory
 
 from selfspec.errors import ConfigError, SeedFileError
-from selfspec.generation.cache import fingerprint, read_jsonl
-from selfspec.generation.driver import as_hf_dataset
+from selfspec.fingerprints import fingerprint
 from selfspec.generation.filters import FilterSettings
 from selfspec.generation.generator import Generation, SamplingSettings
 from selfspec.generation.models import model_generator_factory
-from selfspec.generation.pipeline import GenerationError, GenerationRun
 from selfspec.generation.plan import GenerationPlan
+from selfspec.generation.recipe import GenerationRun, as_hf_dataset
+from selfspec.generation.records import read_rows
 from selfspec.generation.responses import SEPARATOR
 from selfspec.generation.settings import BrainstormSettings, ResponseSettings
+from selfspec.generation.stages import GenerationError
 
 
 def small_plan(model: Path, cache: Path, seeds: Path, **changes: object) -> GenerationPlan:
     plan = GenerationPlan(
-        seeds,
-        str(model),
+        seeds_path=seeds,
+        base_model=str(model),
         num_instructions=6,
         brainstorm=BrainstormSettings(prompts_per_round=2, max_rounds=20),
         responses=ResponseSettings(max_new_tokens=8, chunk_size=4),
@@ -48,7 +49,7 @@ def base_run(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> 
 
 def test_dataset_funnel_and_manifest(base_run: tuple[GenerationPlan, Path]) -> None:
     plan, out = base_run
-    rows = read_jsonl(out / "data.jsonl")
+    rows = read_rows(out / "data.jsonl", dict)
     funnel = json.loads((out / "funnel.json").read_text())
     manifest = json.loads((out / "manifest.json").read_text())
     assert funnel["kept"] == plan.num_instructions == funnel["responses"]
@@ -57,7 +58,7 @@ def test_dataset_funnel_and_manifest(base_run: tuple[GenerationPlan, Path]) -> N
     assert set(manifest["files"]) == {"data.jsonl", "funnel.json", "config.json"}
     assert [r["id"] for r in rows] == sorted(r["id"] for r in rows)
     assert all(r["instruction"] and r["output"] and r["passages"] == [] for r in rows)
-    assert out.name == fingerprint(plan.dataset_key())
+    assert out.name == fingerprint(plan.dataset_key)
     assert [dict(r) for r in as_hf_dataset(out)] == rows
 
 
@@ -94,10 +95,10 @@ def test_every_setting_changes_the_fingerprint(base_run: tuple[GenerationPlan, P
         "responses": dataclasses.replace(plan.responses, max_new_tokens=9),
         "retrieval_corpus": str(corpus),
     }
-    keys = {fingerprint(plan.dataset_key())}
+    keys = {fingerprint(plan.dataset_key)}
     for name, value in {**instruction_changes, **response_changes}.items():
         changed = dataclasses.replace(plan, **{name: value})  # type: ignore[arg-type]
-        keys.add(fingerprint(changed.dataset_key()))
+        keys.add(fingerprint(changed.dataset_key))
         same_instructions = changed.instructions_dir == plan.instructions_dir
         assert same_instructions == (name in response_changes), name
     assert len(keys) == 1 + len(instruction_changes) + len(response_changes)
@@ -122,7 +123,7 @@ def test_retrieval_stores_passages_and_caches_the_index(base_run: tuple[Generati
     loads: list[str | None] = []
     out = GenerationRun(rag, hybrid_factory(rag, loads)).dataset()
     assert out != plan.dataset_dir and rag.instructions_dir == plan.instructions_dir
-    rows = read_jsonl(out / "data.jsonl")
+    rows = read_rows(out / "data.jsonl", dict)
     assert all(len(r["passages"]) == 2 for r in rows)
     assert {p["id"] for r in rows for p in r["passages"]} <= {"p1", "p2", "p3", "p4"}
     assert all(r["passages"][0]["score"] >= r["passages"][1]["score"] for r in rows)
@@ -139,7 +140,7 @@ def test_retrieval_stores_passages_and_caches_the_index(base_run: tuple[Generati
 def test_regeneration_with_adapter_reuses_instructions(base_run: tuple[GenerationPlan, Path], tmp_path: Path) -> None:
     plan, base_out = base_run
     adapter = make_adapter(Path(plan.base_model), tmp_path / "adapter")
-    rounds_before = sorted(p.name for p in (plan.instructions_dir / "rounds").iterdir())
+    rounds_before = sorted(p.name for p in plan.rounds_dir.iterdir())
     outputs = {}
     for alpha in (None, 0.1):
         regen = dataclasses.replace(
@@ -148,12 +149,12 @@ def test_regeneration_with_adapter_reuses_instructions(base_run: tuple[Generatio
         loads: list[str | None] = []
         out = GenerationRun(regen, hybrid_factory(regen, loads)).dataset()
         assert loads == [str(adapter)]  # no base model load: the instructions come from the cache
-        outputs[alpha] = [r["output"] for r in read_jsonl(out / "data.jsonl")]
-        assert [r["instruction"] for r in read_jsonl(out / "data.jsonl")] == [
-            r["instruction"] for r in read_jsonl(base_out / "data.jsonl")
+        outputs[alpha] = [r["output"] for r in read_rows(out / "data.jsonl", dict)]
+        assert [r["instruction"] for r in read_rows(out / "data.jsonl", dict)] == [
+            r["instruction"] for r in read_rows(base_out / "data.jsonl", dict)
         ]
-    assert sorted(p.name for p in (plan.instructions_dir / "rounds").iterdir()) == rounds_before
-    base_outputs = [r["output"] for r in read_jsonl(base_out / "data.jsonl")]
+    assert sorted(p.name for p in plan.rounds_dir.iterdir()) == rounds_before
+    base_outputs = [r["output"] for r in read_rows(base_out / "data.jsonl", dict)]
     assert outputs[None] != base_outputs and outputs[0.1] != outputs[None]
 
 
@@ -183,8 +184,8 @@ def test_a_model_that_writes_garbage_ends_in_a_clear_error(tiny_model_dir: Path,
         GenerationRun(plan, model_generator_factory(plan)).dataset()
     message = str(err.value)
     assert "kept no instruction after 2 rounds" in message and "4 prompts" in message
-    assert str(plan.instructions_dir / "rounds") in message
-    shards = sorted((plan.instructions_dir / "rounds").glob("round-*.json"))
+    assert str(plan.rounds_dir) in message
+    shards = sorted(plan.rounds_dir.glob("round-*.json"))
     assert len(shards) == 2 and all(len(json.loads(s.read_text())["prompts"]) == 2 for s in shards)
     assert not (plan.instructions_dir / "manifest.json").exists()
 
@@ -201,14 +202,14 @@ def test_input_errors_are_clear(tiny_model_dir: Path, tmp_path: Path) -> None:
     with pytest.raises(SeedFileError, match=r"bad\.jsonl:1"):
         small_plan(tiny_model_dir, tmp_path, bad).check_files()
     good = Path(__file__).resolve().parents[1] / "data" / "seeds" / "example.jsonl"
-    with pytest.raises(ConfigError, match=r"--data\.retrieval_corpus='nowhere.jsonl': no such file"):
+    with pytest.raises(ConfigError, match=r"--data\.generation\.retrieval_corpus='nowhere.jsonl': no such file"):
         small_plan(tiny_model_dir, tmp_path, good, retrieval_corpus="nowhere.jsonl").check_files()
-    with pytest.raises(ConfigError, match=r"--data\.response_adapter=.*no adapter_config.json"):
+    with pytest.raises(ConfigError, match=r"--data\.generation\.response_adapter=.*no adapter_config.json"):
         small_plan(tiny_model_dir, tmp_path, good, response_adapter=str(tmp_path)).check_files()
-    with pytest.raises(ConfigError, match=r"--data\.eval_files: no such file 'gone.jsonl'"):
+    with pytest.raises(ConfigError, match=r"--data\.generation\.eval_files: no such file 'gone.jsonl'"):
         small_plan(tiny_model_dir, tmp_path, good, eval_files=("gone.jsonl",)).check_files()
     alpha_only = dataclasses.replace(ResponseSettings(), contrastive_alpha=0.1)
-    with pytest.raises(ConfigError, match=r"contrastive_alpha needs --data\.response_adapter"):
+    with pytest.raises(ConfigError, match=r"contrastive_alpha needs --data\.generation\.response_adapter"):
         small_plan(tiny_model_dir, tmp_path, good, responses=alpha_only).check_files()
     from selfspec.generation.retrieval import load_corpus
 
@@ -241,7 +242,7 @@ def test_responses_quoting_the_evaluation_files_are_dropped(
     raw = [r for chunk in sorted((out / "chunks").iterdir()) for r in json.loads(chunk.read_text())["rows"]]
     quoting = {r["index"] for r in raw if "metformin" in r["output"]}
     assert 0 < len(quoting) < len(raw)
-    rows = read_jsonl(out / "data.jsonl")
+    rows = read_rows(out / "data.jsonl", dict)
     assert {int(r["id"].removeprefix("gen-")) for r in rows} == {r["index"] for r in raw} - quoting
     funnel = json.loads((out / "funnel.json").read_text())
     assert funnel["dropped"]["contamination"] == 0  # the instructions were clean; only responses quoted

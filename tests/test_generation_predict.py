@@ -14,8 +14,8 @@ from generation_kit import hybrid_factory
 
 from selfspec.cli import main
 from selfspec.data.module import SelfSpecDataModule
-from selfspec.generation.pipeline import GenerationRun
-from selfspec.generation.settings import BrainstormSettings, ResponseSettings
+from selfspec.generation.recipe import GenerationRun
+from selfspec.generation.settings import BrainstormSettings, GenerationSettings, ResponseSettings
 
 REPO = Path(__file__).resolve().parents[1]
 KIT = REPO / "tests" / "generation_kit.py"
@@ -24,21 +24,24 @@ KIT = REPO / "tests" / "generation_kit.py"
 def _data_args(seeds: Path, cache: Path) -> dict[str, object]:
     return {
         "seeds_path": str(seeds),
-        "num_instructions": 8,
-        "cache_dir": str(cache),
-        "brainstorm": {"prompts_per_round": 1},  # 3 items a round, so brainstorming takes several waves
-        "responses": {"max_new_tokens": 6, "chunk_size": 2},
-        "generation_batch_size": 2,
+        "generation": {
+            "num_instructions": 8,
+            "cache_dir": str(cache),
+            "brainstorm": {"prompts_per_round": 1},  # 3 items a round, so brainstorming takes several waves
+            "responses": {"max_new_tokens": 6, "chunk_size": 2},
+            "batch_size": 2,
+        },
     }
 
 
-def _config(tmp: Path, model: Path, data: dict[str, object], devices: int) -> Path:
+def _config(tmp: Path, model: Path, data: dict[str, object], devices: int, old_writer: bool = False) -> Path:
     config = {
         "trainer": {"accelerator": "cpu", "devices": devices, "logger": False, "enable_progress_bar": False},
         "model": {"base_model": str(model), "quantization": "none"},
         "data": data,
     }
-    config["trainer"]["callbacks"] = [{"class_path": "selfspec.callbacks.GenerationWriter"}]  # type: ignore[index]
+    if old_writer:  # predict once needed this callback; configs that still list it keep working
+        config["trainer"]["callbacks"] = [{"class_path": "selfspec.callbacks.GenerationWriter"}]  # type: ignore[index]
     if devices > 1:
         config["trainer"]["strategy"] = "ddp"  # type: ignore[index]
     path = tmp / f"predict-{devices}.yaml"
@@ -47,23 +50,20 @@ def _config(tmp: Path, model: Path, data: dict[str, object], devices: int) -> Pa
 
 
 def _module(model: Path, data: dict[str, object]) -> SelfSpecDataModule:
-    kwargs = dict(data)
-    kwargs["brainstorm"] = BrainstormSettings(**kwargs["brainstorm"])  # type: ignore[arg-type]
-    kwargs["responses"] = ResponseSettings(**kwargs["responses"])  # type: ignore[arg-type]
-    return SelfSpecDataModule(base_model=str(model), **kwargs)  # type: ignore[arg-type]
+    generation = dict(data["generation"])  # type: ignore[call-overload]
+    generation["brainstorm"] = BrainstormSettings(**generation["brainstorm"])
+    generation["responses"] = ResponseSettings(**generation["responses"])
+    settings = GenerationSettings(**generation)
+    return SelfSpecDataModule(seeds_path=data["seeds_path"], base_model=str(model), generation=settings)  # type: ignore[arg-type]
 
 
-def test_predict_needs_the_writer_and_generation(
+def test_predict_needs_generation(
     tiny_model_dir: Path, example_seeds: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     config = _config(tmp_path, tiny_model_dir, _data_args(example_seeds, tmp_path / "c"), 1)
-    for extra, message in [
-        (["--trainer.callbacks=[]"], "needs the writer callback"),
-        (["--data.num_instructions", "0"], "set --data.num_instructions"),
-    ]:
-        with pytest.raises(SystemExit) as stop:
-            main(["predict", "--config", str(config), *extra])
-        assert stop.value.code == 2 and message in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stop:
+        main(["predict", "--config", str(config), "--data.generation.num_instructions", "0"])
+    assert stop.value.code == 2 and "set --data.generation.num_instructions" in capsys.readouterr().err
 
 
 def test_predict_loads_the_model_once(
@@ -80,7 +80,7 @@ def test_predict_loads_the_model_once(
         AutoModelForCausalLM, "from_pretrained", lambda *a, **k: loads.append(a[0]) or from_pretrained(*a, **k)
     )
     monkeypatch.chdir(tmp_path)  # the CLI saves config.yaml in its working directory
-    main(["predict", "--config", str(_config(tmp_path, tiny_model_dir, data, 1))])
+    main(["predict", "--config", str(_config(tmp_path, tiny_model_dir, data, 1, old_writer=True))])
     assert (plan.dataset_dir / "manifest.json").is_file()
     assert loads == [str(tiny_model_dir)]  # the generator's; the trainable module loads nothing in predict
 
@@ -94,7 +94,7 @@ def test_ddp_on_two_processes_makes_the_same_instructions_and_dataset(
     # processes too (generation_kit's predict entry); every response is written by the real tiny model.
     plan = _module(tiny_model_dir, _data_args(example_seeds, caches["single"])).plan
     expected = GenerationRun(plan, hybrid_factory(plan)).dataset()  # the prepare_data path
-    rounds = sorted((plan.instructions_dir / "rounds").iterdir())
+    rounds = sorted(plan.rounds_dir.iterdir())
     assert len(rounds) >= 3  # at least two waves of two ranks
 
     env = os.environ | {"PYTHONPATH": str(REPO)}
@@ -114,8 +114,9 @@ def test_ddp_on_two_processes_makes_the_same_instructions_and_dataset(
         instructions = caches[name] / plan.instructions_dir.relative_to(caches["single"])
         for file in ("instructions.jsonl", "funnel.json", "manifest.json"):
             assert (instructions / file).read_bytes() == (plan.instructions_dir / file).read_bytes(), (name, file)
+        their_rounds = caches[name] / plan.rounds_dir.relative_to(caches["single"])
         for shard in rounds:  # a wave may run one round past the stop; every round used is identical
-            assert (instructions / "rounds" / shard.name).read_bytes() == shard.read_bytes(), (name, shard.name)
+            assert (their_rounds / shard.name).read_bytes() == shard.read_bytes(), (name, shard.name)
         out = caches[name] / expected.name
         for file in ("data.jsonl", "funnel.json", "manifest.json"):
             assert (out / file).read_bytes() == (expected / file).read_bytes(), (name, file)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from generation_kit import hybrid_factory, plan_from_spec
 
-from selfspec.generation.pipeline import GenerationRun
+from selfspec.generation.recipe import GenerationRun
 from selfspec.io import is_temporary
 
 KIT = Path(__file__).resolve().parent / "generation_kit.py"

@@ -58,17 +58,20 @@ def test_generation_plan_refuses_an_unknown_precision() -> None:
     from selfspec.errors import ConfigError
     from selfspec.generation.plan import GenerationPlan
 
-    with pytest.raises(ConfigError, match=r"--data.generation_precision must be one of .* got 'half'"):
-        GenerationPlan(Path("seeds.jsonl"), "builtin:tiny-llama", precision="half")
+    with pytest.raises(ConfigError, match=r"--data.generation.precision must be one of .* got 'half'"):
+        GenerationPlan(seeds_path=Path("seeds.jsonl"), base_model="builtin:tiny-llama", precision="half")
 
 
 def test_bfloat16_enters_the_data_fingerprint_and_float32_does_not() -> None:
     from selfspec.generation.plan import GenerationPlan
 
     seeds = Path(__file__).resolve().parents[1] / "data" / "seeds" / "example.jsonl"
-    plans = {p: GenerationPlan(seeds, "builtin:tiny-llama", precision=p) for p in ("float32", "bfloat16")}
-    assert "dtype" not in plans["float32"].instruction_key()
-    assert plans["bfloat16"].instruction_key()["dtype"] == "bfloat16"
+    plans = {
+        p: GenerationPlan(seeds_path=seeds, base_model="builtin:tiny-llama", precision=p)
+        for p in ("float32", "bfloat16")
+    }
+    assert "dtype" not in plans["float32"].instruction_key
+    assert plans["bfloat16"].instruction_key["dtype"] == "bfloat16"
     assert plans["float32"].dataset_dir != plans["bfloat16"].dataset_dir
 
 

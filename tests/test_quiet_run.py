@@ -57,10 +57,12 @@ def _fit_config(tmp_path: Path, model: Path) -> dict:
             "seeds_path": str(REPO / "data" / "seeds" / "example.jsonl"),
             "batch_size": 4,
             "val_fraction": 0.0,  # the quickstart's choice: no empty validation loader warning
-            "num_instructions": 6,
-            "cache_dir": str(tmp_path / "generated"),
-            "brainstorm": {"prompts_per_round": 2, "max_new_tokens": 32},
-            "responses": {"max_new_tokens": 8, "chunk_size": 4},
+            "generation": {
+                "num_instructions": 6,
+                "cache_dir": str(tmp_path / "generated"),
+                "brainstorm": {"prompts_per_round": 2, "max_new_tokens": 32},
+                "responses": {"max_new_tokens": 8, "chunk_size": 4},
+            },
         },
     }
 

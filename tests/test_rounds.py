@@ -8,11 +8,11 @@ import pytest
 
 from selfspec.errors import ConfigError
 from selfspec.evaluation.runner import EvalSettings
-from selfspec.rounds.cli import parse
 from selfspec.rounds.lineage import open_lineage
 from selfspec.rounds.report import column_from_report, format_table, gains, summary_json
 from selfspec.rounds.settings import RoundsSettings
 from selfspec.rounds.steps import eval_step_config, fit_step_config, plan_steps
+from selfspec.rounds_cli import parse
 
 FIT = {
     "seed_everything": 0,
@@ -26,7 +26,7 @@ FIT = {
         ],
     },
     "model": {"base_model": "m", "adapter": "old"},
-    "data": {"num_instructions": 100, "response_adapter": "stale", "val_fraction": 0.0},
+    "data": {"generation": {"num_instructions": 100, "response_adapter": "stale"}, "val_fraction": 0.0},
 }
 
 
@@ -48,8 +48,8 @@ def test_fit_step_writes_everything_into_its_round_and_trains_a_fresh_adapter(tm
     config = fit_step_config(FIT, tmp_path / "round_2", response_adapter="r1/adapter")
     trainer = config["trainer"]
     assert "ckpt_path" not in config and "adapter" not in config["model"]
-    assert config["data"]["response_adapter"] == "r1/adapter"
-    assert config["data"]["num_instructions"] == 100
+    assert config["data"]["generation"]["response_adapter"] == "r1/adapter"
+    assert config["data"]["generation"]["num_instructions"] == 100
     assert trainer["default_root_dir"] == str(tmp_path / "round_2")
     assert trainer["logger"][0]["init_args"] == {"save_dir": str(tmp_path / "round_2"), "name": "", "version": ""}
     names = [c["class_path"].rsplit(".", 1)[-1] for c in trainer["callbacks"]]
@@ -63,7 +63,7 @@ def test_fit_step_writes_everything_into_its_round_and_trains_a_fresh_adapter(tm
 
 def test_control_trains_on_the_seeds_for_a_given_number_of_steps(tmp_path: Path) -> None:
     config = fit_step_config(FIT, tmp_path, max_steps=7)
-    assert config["data"]["num_instructions"] == 0
+    assert config["data"]["generation"]["num_instructions"] == 0
     assert (config["trainer"]["max_steps"], config["trainer"]["max_epochs"]) == (7, -1)
 
 
@@ -83,7 +83,10 @@ def test_eval_step_scores_the_adapter_without_generating(tmp_path: Path) -> None
     assert callback["init_args"]["settings"]["shots"] == [0, 5]
     assert callback["init_args"]["label"] == "round_1"
     assert config["model"]["adapter"] == "r1/adapter"
-    assert config["data"]["num_instructions"] == 0 and config["data"]["response_adapter"] is None
+    assert (
+        config["data"]["generation"]["num_instructions"] == 0
+        and config["data"]["generation"]["response_adapter"] is None
+    )
     assert config["data"]["val_fraction"] > 0  # Lightning skips validation (and the suite) without held-out data
 
 

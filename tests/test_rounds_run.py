@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import yaml
 
-from selfspec.rounds.cli import main
+from selfspec.rounds_cli import main
 
 TESTS = Path(__file__).resolve().parent
 REPO = TESTS.parent
@@ -35,10 +35,12 @@ def _write_configs(root: Path, name: str) -> Path:
             "seeds_path": str(REPO / "data" / "seeds" / "example.jsonl"),
             "batch_size": 4,
             "val_fraction": 0.25,
-            "num_instructions": 8,
-            "cache_dir": str(root / "generated"),
-            "brainstorm": {"prompts_per_round": 2, "max_new_tokens": 64},
-            "responses": {"max_new_tokens": 12, "chunk_size": 4},
+            "generation": {
+                "num_instructions": 8,
+                "cache_dir": str(root / "generated"),
+                "brainstorm": {"prompts_per_round": 2, "max_new_tokens": 64},
+                "responses": {"max_new_tokens": 12, "chunk_size": 4},
+            },
         },
     }
     rounds = {
@@ -161,7 +163,7 @@ def test_killed_anywhere_the_same_command_finishes_with_the_same_result(
     _, reference = finished
     config = _write_configs(tmp_path, "demo")
     run = tmp_path / "logs" / "demo"
-    command = [sys.executable, "-m", "selfspec.rounds.cli", "--config", str(config)]
+    command = [sys.executable, "-m", "selfspec.rounds_cli", "--config", str(config)]
     # kill -9 the driver: mid-generation of round 1, right after round 1's checkpoint, mid round 2
     for marker, delay in [
         (run / "round_1" / "step_config.yaml", 3.0),

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from selfspec.check_seeds_cli import main
 from selfspec.errors import SeedFileError
-from selfspec.seeds import Seed, load_seeds, main, parse_seed_bytes
+from selfspec.seeds import Seed, load_seeds, parse_seed_bytes
 
 OK = '{"instruction": "Name the organ.", "input": "", "output": "liver"}'
 

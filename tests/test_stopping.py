@@ -21,7 +21,7 @@ from test_generation_pipeline import small_plan
 
 from selfspec import stopping
 from selfspec.generation.generator import Generation, SamplingSettings
-from selfspec.generation.pipeline import GenerationRun
+from selfspec.generation.recipe import GenerationRun
 
 REPO = Path(__file__).resolve().parents[1]
 TESTS = REPO / "tests"
@@ -147,7 +147,7 @@ def _rounds_config(root: Path) -> Path:
 def test_rounds_forwards_sigterm_to_its_step_and_stops_with_one_line(tmp_path: Path) -> None:
     config = _rounds_config(tmp_path)
     env = os.environ | {"PYTHONPATH": os.pathsep.join([str(TESTS), str(REPO)])}
-    command = [sys.executable, "-m", "selfspec.rounds.cli", "--config", str(config)]
+    command = [sys.executable, "-m", "selfspec.rounds_cli", "--config", str(config)]
     driver = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     step_config = tmp_path / "logs" / "demo" / "round_0" / "eval" / "step_config.yaml"
     while not step_config.exists():  # the first step has been launched: stop the driver now

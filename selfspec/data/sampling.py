@@ -41,6 +41,7 @@ def uniform_order(n: int, seed: int, epoch: int) -> list[int]:
 
 
 def _generator(seed: int, epoch: int) -> torch.Generator:
+    # A prime stride: distinct (seed, pass) pairs get distinct generator seeds for any pass below 1,000,003.
     return torch.Generator().manual_seed(seed * 1_000_003 + epoch)
 
 

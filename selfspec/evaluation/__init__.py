@@ -1,1 +1,1 @@
-"""Domain evaluation (METHOD "Evaluation"): metrics, task suites, 0-/k-shot prompting, runner, report."""
+"""Domain evaluation (docs/method.md, "Evaluation"): metrics, task suites, 0-/k-shot prompting, runner, report."""

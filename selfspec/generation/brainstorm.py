@@ -1,4 +1,4 @@
-"""Instruction brainstorming (METHOD step 2): render the enumerated-list prompt, parse the continuation.
+"""Instruction brainstorming (docs/method.md step 2): render the enumerated-list prompt, parse the continuation.
 
 Both are pure. The prompt lists ``k`` seed tasks as ``<n>. Instruction: ...`` / ``Input: ...`` and
 ends with ``<k+1>. Instruction:``; the model continues the list. With grounding (beyond the paper,
@@ -18,7 +18,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from selfspec.generation.filters import Candidate
+from selfspec.generation.records import Candidate
 from selfspec.seeds import Seed
 
 NO_INPUT = "<noinput>"
@@ -62,6 +62,8 @@ def render_brainstorm_prompt(preamble: str, seeds: Sequence[Seed], passages: Seq
 def parse_continuation(text: str, hit_token_limit: bool) -> Parsed:
     """Items written after the prompt's open ``Instruction:``; the last one is dropped if cut off."""
     chunks = _ITEM.split(text)  # chunk 0 continues the prompt's open item
+    # Only a continuation that hit the token limit can end inside an item. Its last chunk is then
+    # dropped even when it looks whole: its input may have been cut.
     truncated = hit_token_limit and bool(chunks)
     if truncated:
         chunks = chunks[:-1]

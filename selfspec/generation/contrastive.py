@@ -1,4 +1,4 @@
-"""Contrastive decoding for iterative self-specialisation (METHOD step 7).
+"""Contrastive decoding for iterative self-specialisation (docs/method.md step 7).
 
 Expert = base + the previous round's adapter (the model ``generate`` runs), amateur = the same
 network with its adapters switched off (peft ``disable_adapter``). The next-token score is

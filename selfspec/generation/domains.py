@@ -19,8 +19,8 @@ class Domain:
 
     Args:
         name: Domain name (``biomedicine``).
-        brainstorm_preamble: Requirements shown before the enumerated seed tasks (METHOD step 2).
-        response_preamble: Role line shown before the demonstrations (METHOD step 4).
+        brainstorm_preamble: Requirements shown before the enumerated seed tasks (docs/method.md step 2).
+        response_preamble: Role line shown before the demonstrations (docs/method.md step 4).
     """
 
     name: str
@@ -38,13 +38,13 @@ def load_domain(name_or_path: str) -> Domain:
     path = Path(name_or_path)
     if name_or_path.endswith((".yaml", ".yml")) or path.is_file():
         if not path.is_file():
-            raise ConfigError(f"--data.domain: no such file {name_or_path!r}")
+            raise ConfigError(f"--data.generation.domain: no such file {name_or_path!r}")
         text = path.read_text(encoding="utf-8")
     elif name_or_path in shipped_domains():
         text = (resources.files("selfspec.assets") / "domains" / f"{name_or_path}.yaml").read_text(encoding="utf-8")
     else:
         raise ConfigError(
-            f"--data.domain={name_or_path!r} is neither a shipped domain ({', '.join(shipped_domains())}) "
+            f"--data.generation.domain={name_or_path!r} is neither a shipped domain ({', '.join(shipped_domains())}) "
             "nor a YAML file"
         )
     return parse_domain(text, name_or_path)

@@ -1,4 +1,4 @@
-"""Instruction filters (METHOD step 3): pure decisions, one drop counter per filter.
+"""Instruction filters (docs/method.md step 3): pure decisions, one drop counter per filter.
 
 Order matters only for the counts (an item is charged to the first filter that drops it); the
 kept set is the same whatever the order, except that novelty is checked last because it is the
@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from selfspec.generation.novelty import NoveltyIndex, rouge_tokens
+from selfspec.generation.records import Candidate
 
 BLOCKLIST = (
     "image",
@@ -58,14 +59,6 @@ class FilterSettings:
     ngram: int = 13
 
 
-@dataclass(frozen=True)
-class Candidate:
-    """A parsed brainstormed item."""
-
-    instruction: str
-    input: str
-
-
 def word_count_ok(instruction: str, settings: FilterSettings) -> bool:
     return settings.min_words <= len(instruction.split()) <= settings.max_words
 
@@ -82,6 +75,8 @@ def starts_badly(instruction: str) -> bool:
 
 
 def dedup_key(candidate: Candidate) -> str:
+    # White space normalised, so a task retyped with other spacing is a duplicate; the NUL keeps
+    # (instruction, input) pairs apart whose concatenations happen to be equal.
     return " ".join(candidate.instruction.split()) + "\x00" + " ".join(candidate.input.split())
 
 
@@ -93,6 +88,7 @@ def ngrams(text: str, n: int) -> set[tuple[str, ...]]:
 
 def contaminated(text: str, eval_ngrams: set[tuple[str, ...]], n: int) -> bool:
     """``text`` shares a word n-gram with the evaluation files (their n-grams: ``eval_ngrams``)."""
+    # Without evaluation files there is nothing to leak into: skip tokenising the text.
     return bool(eval_ngrams) and not ngrams(text, n).isdisjoint(eval_ngrams)
 
 
@@ -116,6 +112,8 @@ class InstructionFilter:
 
     def reason_to_drop(self, candidate: Candidate) -> str | None:
         """The first filter that rejects ``candidate``, or None (then it is kept and joins the pool)."""
+        # The cheap filters that need no pool go first. The order also decides under which filter an item
+        # that fails several is counted in the funnel, so it is fixed.
         reason = self._stateless_reason(candidate)
         if reason is None and dedup_key(candidate) in self.seen:
             reason = "duplicate"
@@ -124,6 +122,7 @@ class InstructionFilter:
         if reason is not None:
             self.counts[reason] += 1
             return reason
+        # Only a kept item joins the pool: a dropped one must not make a later item look like a copy.
         self.seen.add(dedup_key(candidate))
         self.novelty.add(candidate.instruction)
         return None

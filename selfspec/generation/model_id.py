@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from selfspec.io import atomic_write_json
+from selfspec.modeling.builtin import cache_root
+from selfspec.modeling.loading import BUILTIN_PREFIX, resolve_model_source
 
 log = logging.getLogger(__name__)
 
@@ -93,9 +95,6 @@ def model_identity(base_model: str) -> str:
     """``sha256:<content>`` for a local model directory or a ``builtin:`` model (its built directory);
     a Hub id is returned as it is, so a new revision pushed under the same id is not noticed: pin
     a downloaded directory as ``base_model`` to have the weights themselves fingerprinted."""
-    from selfspec.modeling.builtin import cache_root
-    from selfspec.modeling.loading import BUILTIN_PREFIX, resolve_model_source
-
     if base_model.startswith(BUILTIN_PREFIX):
         directory = Path(resolve_model_source(base_model).name_or_path)
     else:

@@ -8,8 +8,8 @@ import torch
 
 from selfspec.generation.contrastive import contrastive_factory
 from selfspec.generation.generator import BatchGenerator
-from selfspec.generation.pipeline import GeneratorFactory
 from selfspec.generation.plan import GenerationPlan
+from selfspec.generation.stages import GeneratorFactory
 from selfspec.modeling.adapters import attach_adapter, load_base
 from selfspec.modeling.loading import load_tokenizer, resolve_model_source
 from selfspec.modeling.precision import default_device, inference_dtype

@@ -107,11 +107,14 @@ class NoveltyIndex:
 
     def too_similar(self, text: str) -> bool:
         """True when some pool item has ROUGE-L F-measure > threshold with ``text``."""
+        # grow=False: a candidate's unseen tokens match no pool item; adding them to the vocabulary would
+        # only grow the index for a text that may be dropped.
         ids = self._ids(text, grow=False)
         if not ids or not self.items:
             return False
         overlap = self._overlaps(Counter(t for t in ids if t >= 0))
         lengths = np.frombuffer(self.lengths, dtype=np.int32)
+        # Upper bound of each pool item's F-measure, shape (pool,); clip: an empty pool item must not divide by 0.
         bound = 2.0 * overlap / (lengths + len(ids)).clip(min=1)
         for item in np.flatnonzero(bound > self.threshold - _BOUND_MARGIN).tolist():
             pool_ids = self.items[item]

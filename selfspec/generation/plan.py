@@ -1,9 +1,14 @@
 """What one generation run makes, and the fingerprints that name its cache folders.
 
-The instruction stage (brainstorm + filters) and the response stage have separate fingerprints:
-a regeneration round (new ``response_adapter``) reuses the cached instructions and only writes new
-responses. Every output-changing setting enters a fingerprint; files enter by content hash, and so
-does a local (or built-in) base model directory (see ``model_id``; a Hub id enters as its name).
+Three folders, three fingerprints: the brainstorm rounds (``rounds_dir``: what the model wrote, keyed
+by what decides it, so a larger target continues where a smaller one stopped), the kept instructions
+(``instructions_dir``: rounds replayed through the filters up to the target) and the dataset
+(``dataset_dir``: responses). A regeneration round (new ``response_adapter``) reuses the cached
+instructions and only writes new responses. A plan computes each fingerprint once, on first use: a
+key hashes the seed, evaluation, corpus and adapter files, and a run asks for its folders often.
+
+Every output-changing setting enters a fingerprint; files enter by content hash, and so does a
+local (or built-in) base model directory (see ``model_id``; a Hub id enters as its name).
 The batch size enters too: batch composition changes the logits numerically (left padding, other
 kernel shapes), which can flip a greedy or sampled token; so does the dtype when it is not float32
 (bfloat16, chosen automatically where the hardware has it); only the device is left out.
@@ -11,58 +16,46 @@ kernel shapes), which can flip a greedy or sampled token; so does the dtype when
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import KW_ONLY, asdict, dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import torch
 
 from selfspec.errors import ConfigError
+from selfspec.fingerprints import content_hash, fingerprint
 from selfspec.generation.brainstorm import render_brainstorm_prompt
-from selfspec.generation.cache import content_hash, fingerprint
 from selfspec.generation.domains import Domain, load_domain
-from selfspec.generation.filters import FilterSettings, ngrams
+from selfspec.generation.filters import ngrams
 from selfspec.generation.model_id import model_identity
+from selfspec.generation.records import FORMAT_VERSION
 from selfspec.generation.responses import SEPARATOR
-from selfspec.generation.settings import BrainstormSettings, ResponseSettings
-from selfspec.modeling.precision import PRECISIONS, default_device, inference_dtype
+from selfspec.generation.settings import FLAG, GenerationSettings
+from selfspec.modeling.precision import default_device, inference_dtype
 from selfspec.seeds import Seed, load_seeds
-
-# Bump when the prompt layout, the shard format or what a stage keeps changes.
-# 2: model directories by content, batch size in the key, responses checked for contamination.
-FORMAT_VERSION = 2
 
 
 @dataclass(frozen=True)
-class GenerationPlan:
-    """Everything that decides the generated dataset (plus where to run it: the device)."""
+class GenerationPlan(GenerationSettings):
+    """Everything that decides the generated dataset: the settings, the seed file and the base model.
 
+    The fields of ``GenerationSettings`` (``data.generation``) under the same names, plus three of the
+    data module's own (keyword-only: ``GenerationPlan(seeds_path=..., base_model=..., seed=1)``).
+    """
+
+    _: KW_ONLY
     seeds_path: Path
     base_model: str
-    domain: str = "biomedicine"
-    num_instructions: int = 5000
-    seed: int = 0
-    brainstorm: BrainstormSettings = field(default_factory=BrainstormSettings)
-    filters: FilterSettings = field(default_factory=FilterSettings)
-    responses: ResponseSettings = field(default_factory=ResponseSettings)
-    cache_dir: Path = Path("data/generated")
-    response_adapter: str | None = None
-    retrieval_corpus: str | None = None
-    eval_files: tuple[str, ...] = ()
-    batch_size: int = 16
     trust_remote_code: bool = False
-    precision: str = "auto"
 
-    def __post_init__(self) -> None:
-        if self.precision not in PRECISIONS:
-            raise ConfigError(f"--data.generation_precision must be one of {list(PRECISIONS)}, got {self.precision!r}")
-        if self.brainstorm.grounding_passages and not self.retrieval_corpus:
-            raise ConfigError(
-                f"--data.brainstorm.grounding_passages={self.brainstorm.grounding_passages} draws passages from "
-                "--data.retrieval_corpus, which is not set; set the corpus or use grounding_passages 0"
-            )
+    @classmethod
+    def of(cls, settings: GenerationSettings, seeds_path: str | Path, base_model: str, trust_remote_code: bool) -> Self:
+        """The plan of a data module: its ``generation`` settings, seed file and base model."""
+        fields = {f.name: getattr(settings, f.name) for f in dataclasses.fields(settings)}
+        return cls(**fields, seeds_path=Path(seeds_path), base_model=base_model, trust_remote_code=trust_remote_code)
 
     @cached_property
     def seeds(self) -> list[Seed]:
@@ -70,12 +63,12 @@ class GenerationPlan:
         if len(seeds) < self.brainstorm.seeds_per_prompt:
             raise ConfigError(
                 f"{self.seeds_path}: {len(seeds)} seeds, but each brainstorm prompt shows "
-                f"{self.brainstorm.seeds_per_prompt}; add seeds or lower --data.brainstorm.seeds_per_prompt"
+                f"{self.brainstorm.seeds_per_prompt}; add seeds or lower {FLAG}.brainstorm.seeds_per_prompt"
             )
         if len(seeds) < self.responses.demonstrations:
             raise ConfigError(
                 f"{self.seeds_path}: {len(seeds)} seeds, but each response prompt shows "
-                f"{self.responses.demonstrations} demonstrations; add seeds or lower --data.responses.demonstrations"
+                f"{self.responses.demonstrations} demonstrations; add seeds or lower {FLAG}.responses.demonstrations"
             )
         return seeds
 
@@ -101,33 +94,62 @@ class GenerationPlan:
                 grams |= ngrams(text, self.filters.ngram)
         return grams
 
-    def instruction_key(self) -> dict[str, Any]:
-        """Settings of the instruction stage; the dataset key contains its fingerprint, so they count there too."""
-        corpus = self.retrieval_corpus
-        grounding = {"grounding_corpus": content_hash(corpus)} if self.grounding and corpus else {}
+    # --- fingerprints: computed once per plan (each hashes files), so once per run -----------
+
+    @cached_property
+    def corpus_hash(self) -> str | None:
+        """The retrieval corpus by content (None without one); grounding, the dataset key and the BM25
+        index folder all use it."""
+        return content_hash(self.retrieval_corpus) if self.retrieval_corpus else None
+
+    @cached_property
+    def rounds_key(self) -> dict[str, Any]:
+        """What decides a brainstorm round's content: the round number aside, nothing else does.
+
+        The target (``num_instructions``), the budget (``brainstorm.max_rounds``), the filters and the
+        evaluation files only decide which rounds are read and what is kept of them, so they stay out:
+        a larger target continues in the same folder, a smaller one reads a prefix of it.
+        """
+        grounding = {"grounding_corpus": self.corpus_hash} if self.grounding else {}
+        brainstorm = asdict(self.brainstorm)
+        del brainstorm["max_rounds"]
         return grounding | {
             "format": FORMAT_VERSION,
             "seeds": content_hash(self.seeds_path),
             "model": self.model_identity,
             "batch_size": self.batch_size,
             **self._dtype_key(),
+            # The rendered prompt rather than the domain's name: editing a domain file's preamble must make
+            # new data, and a custom domain file with the shipped text must not.
             "brainstorm_template": render_brainstorm_prompt(self.prompts.brainstorm_preamble, []),
+            "brainstorm": brainstorm,
+            # Seed choice and sampling seeds derive from it (with the round and position).
+            "seed": self.seed,
+        }
+
+    @cached_property
+    def instruction_key(self) -> dict[str, Any]:
+        """Settings of the kept instructions; the dataset key holds its fingerprint, so they count there too.
+
+        The same dict as before the rounds had a folder of their own (same fingerprint, same cached data).
+        """
+        return self.rounds_key | {
             "brainstorm": asdict(self.brainstorm),
             "filters": asdict(self.filters),
             "eval_files": sorted(content_hash(p) for p in self.eval_files),
             "num_instructions": self.num_instructions,
-            "seed": self.seed,
         }
 
+    @cached_property
     def dataset_key(self) -> dict[str, Any]:
         adapter = self.response_adapter
         return {
-            "instructions": fingerprint(self.instruction_key()),
+            "instructions": fingerprint(self.instruction_key),
             "response_preamble": self.prompts.response_preamble,
             "separator": SEPARATOR,
             "responses": self._responses_key(),
             "response_adapter": adapter_identity(adapter) if adapter else None,
-            "retrieval_corpus": content_hash(self.retrieval_corpus) if self.retrieval_corpus else None,
+            "retrieval_corpus": self.corpus_hash,
         }
 
     def _responses_key(self) -> dict[str, Any]:
@@ -149,13 +171,20 @@ class GenerationPlan:
         """Whether brainstorm prompts show corpus passages (then the corpus enters the instruction key)."""
         return bool(self.brainstorm.grounding_passages and self.retrieval_corpus)
 
-    @property
-    def instructions_dir(self) -> Path:
-        return self.cache_dir / "instructions" / fingerprint(self.instruction_key())
+    @cached_property
+    def rounds_dir(self) -> Path:
+        """The brainstorm round shards, shared by every target and budget (see ``rounds_key``)."""
+        return self.cache_dir / "brainstorm" / fingerprint(self.rounds_key)
 
-    @property
+    @cached_property
+    def instructions_dir(self) -> Path:
+        """The kept instructions and the funnel (cheap: replayed from ``rounds_dir`` without a model call)."""
+        return self.cache_dir / "instructions" / fingerprint(self.instruction_key)
+
+    @cached_property
     def dataset_dir(self) -> Path:
-        return self.cache_dir / fingerprint(self.dataset_key())
+        """The response chunks and the finished dataset (``data.jsonl``)."""
+        return self.cache_dir / fingerprint(self.dataset_key)
 
     def check_files(self) -> None:
         """Fail before any model loads when a named file is missing."""
@@ -163,17 +192,12 @@ class GenerationPlan:
         self.prompts  # noqa: B018
         for path in self.eval_files:
             if not Path(path).is_file():
-                raise ConfigError(f"--data.eval_files: no such file {path!r}")
+                raise ConfigError(f"{FLAG}.eval_files: no such file {path!r}")
         if self.retrieval_corpus and not Path(self.retrieval_corpus).exists():
-            raise ConfigError(f"--data.retrieval_corpus={self.retrieval_corpus!r}: no such file or directory")
-        if self.responses.contrastive_alpha is not None and not self.response_adapter:
-            raise ConfigError(
-                "--data.responses.contrastive_alpha needs --data.response_adapter (the expert); "
-                "set the adapter or leave contrastive_alpha null"
-            )
+            raise ConfigError(f"{FLAG}.retrieval_corpus={self.retrieval_corpus!r}: no such file or directory")
         if self.response_adapter and not (Path(self.response_adapter) / "adapter_config.json").is_file():
             raise ConfigError(
-                f"--data.response_adapter={self.response_adapter!r}: not a PEFT adapter directory "
+                f"{FLAG}.response_adapter={self.response_adapter!r}: not a PEFT adapter directory "
                 "(no adapter_config.json)"
             )
 

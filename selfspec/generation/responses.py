@@ -1,4 +1,4 @@
-"""Response prompts (METHOD steps 4-5): role preamble, seed demonstrations, optional passages.
+"""Response prompts (docs/method.md steps 4-5): role preamble, seed demonstrations, optional passages.
 
 Pure text functions. Demonstrations are separated by ``SEPARATOR``; generation stops at its first
 line, so the model answers exactly one task. Demonstrations are chosen per *group* of consecutive
@@ -17,6 +17,8 @@ from collections.abc import Sequence
 from selfspec.errors import ConfigError
 from selfspec.seeds import Seed
 
+# '###' between the demonstrations and before the open task (the Self-Instruct layout); stopping
+# at it ends the answer before the model starts writing another task of its own.
 SEPARATOR = "\n\n###\n\n"
 STOP = ("###",)
 
@@ -49,8 +51,10 @@ def pick_demonstrations(seeds: Sequence[Seed], k: int, seed: int, item: int, gro
     if len(seeds) < k:
         raise ConfigError(
             f"{len(seeds)} seeds cannot give {k} demonstrations per response; add seeds or lower "
-            "--data.responses.demonstrations"
+            "--data.generation.responses.demonstrations"
         )
+    # A string seed: random.Random hashes it itself (sha512), the same in every process, whereas
+    # Python's hash() of a str differs between processes.
     return random.Random(f"{seed}-response-{item // group_size}").sample(list(seeds), k)
 
 
@@ -63,4 +67,5 @@ def demonstration_groups(indices: range, group_size: int) -> list[range]:
 
 
 def clean_response(text: str) -> str:
+    # Only the surrounding white space goes: the answer is trained on as the model wrote it.
     return text.strip()

@@ -1,4 +1,4 @@
-"""Knowledge infusion (METHOD step 5): BM25 over a domain corpus with bm25s, index cached by content.
+"""Knowledge infusion (docs/method.md step 5): BM25 over a domain corpus with bm25s, index cached by content.
 
 A corpus is a JSONL file (``{"id"?, "text"}`` per line; ``title`` + ``abstract`` also work), a text
 file or folder of text files (one passage per non-empty paragraph), or a dataset saved with
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from selfspec.errors import ConfigError
-from selfspec.generation.cache import content_hash
+from selfspec.fingerprints import content_hash
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ def load_corpus(path: str | Path) -> list[Passage]:
     """Passages of the corpus at ``path``; a missing or empty corpus is a ConfigError naming the flag."""
     path = Path(path)
     if not path.exists():
-        raise ConfigError(f"--data.retrieval_corpus={str(path)!r}: no such file or directory")
+        raise ConfigError(f"--data.generation.retrieval_corpus={str(path)!r}: no such file or directory")
     if path.is_dir() and (path / "dataset_info.json").is_file():
         passages = _from_hf_dataset(path)
     elif path.is_dir():
@@ -49,7 +49,7 @@ def load_corpus(path: str | Path) -> list[Passage]:
     else:
         passages = _from_text(path)
     if not passages:
-        raise ConfigError(f"--data.retrieval_corpus={str(path)!r}: no passages found")
+        raise ConfigError(f"--data.generation.retrieval_corpus={str(path)!r}: no passages found")
     return passages
 
 
@@ -93,7 +93,7 @@ def _from_hf_dataset(path: Path) -> list[Passage]:
 
     dataset = load_from_disk(str(path))
     if "text" not in dataset.column_names:
-        raise ConfigError(f"--data.retrieval_corpus={str(path)!r}: the dataset has no `text` column")
+        raise ConfigError(f"--data.generation.retrieval_corpus={str(path)!r}: the dataset has no `text` column")
     ids = dataset["id"] if "id" in dataset.column_names else [str(i) for i in range(len(dataset))]
     return [Passage(str(i), t) for i, t in zip(ids, dataset["text"], strict=True) if t]
 
@@ -105,13 +105,20 @@ class Retriever:
         corpus_path: The corpus (see the module docstring).
         cache_dir: Where indices are kept, one folder per corpus content hash.
         passages: ``load_corpus(corpus_path)`` when the caller already has it (read once per run).
+        corpus_hash: ``content_hash(corpus_path)`` when the caller already has it (hashed once per run).
     """
 
-    def __init__(self, corpus_path: str | Path, cache_dir: str | Path, passages: list[Passage] | None = None) -> None:
+    def __init__(
+        self,
+        corpus_path: str | Path,
+        cache_dir: str | Path,
+        passages: list[Passage] | None = None,
+        corpus_hash: str | None = None,
+    ) -> None:
         import bm25s
 
         self.passages = load_corpus(corpus_path) if passages is None else passages
-        index_dir = Path(cache_dir) / "bm25" / content_hash(corpus_path)[:16]
+        index_dir = Path(cache_dir) / "bm25" / (corpus_hash or content_hash(corpus_path))[:16]
         if (index_dir / "params.index.json").is_file():
             self.index = bm25s.BM25.load(str(index_dir))
         else:
@@ -125,6 +132,7 @@ class Retriever:
         """The ``k`` best passages per query (fewer when the corpus is smaller), best first."""
         import bm25s
 
+        # bm25s cannot return more passages than the corpus has.
         k = min(k, len(self.passages))
         tokens = bm25s.tokenize(list(queries), stopwords="en", show_progress=False)
         docs, scores = self.index.retrieve(tokens, k=k, show_progress=False, n_threads=1)

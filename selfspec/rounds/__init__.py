@@ -1,1 +1,1 @@
-"""Iterative self-specialisation (METHOD step 7): ``selfspec-rounds`` and its parts."""
+"""Iterative self-specialisation (docs/method.md step 7): ``selfspec-rounds`` and its parts."""

@@ -23,7 +23,7 @@ import yaml
 
 from selfspec import stopping
 from selfspec.errors import ConfigError, SelfSpecError
-from selfspec.generation.cache import content_hash, fingerprint
+from selfspec.fingerprints import content_hash, fingerprint
 from selfspec.io import atomic_write_json, atomic_write_text
 from selfspec.modeling.adapters import check_adapter_for_base
 from selfspec.rounds.lineage import Lineage, open_lineage
@@ -110,7 +110,7 @@ class RoundsDriver:
         run_dir = self.root / step.run
         response_adapter, max_steps = None, None
         k = step.round
-        if k is not None and k >= 2:  # METHOD step 7: the previous round's adapter answers
+        if k is not None and k >= 2:  # docs/method.md step 7: the previous round's adapter answers
             response_adapter = lineage.steps[f"{round_name(k - 1)}/fit"]["adapter"]
         if step.run == CONTROL:
             max_steps = lineage.steps[f"{round_name(1)}/fit"]["optimizer_steps"]
@@ -232,9 +232,9 @@ def _wait_forwarding_stop(process: subprocess.Popen[bytes]) -> int:
 
 def _check_adapters(fit: dict[str, Any]) -> None:
     """Before any step runs: an adapter the fit config names must fit its base (no weights loaded)."""
-    model, data = fit.get("model") or {}, fit.get("data") or {}
+    model, generation = fit.get("model") or {}, (fit.get("data") or {}).get("generation") or {}
     base = model.get("base_model", "builtin:tiny-llama")
-    for adapter in (model.get("adapter"), data.get("response_adapter")):
+    for adapter in (model.get("adapter"), generation.get("response_adapter")):
         if adapter:
             check_adapter_for_base(adapter, base, bool(model.get("trust_remote_code")))
 

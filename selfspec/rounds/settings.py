@@ -1,4 +1,4 @@
-"""What ``selfspec-rounds`` runs: the typed settings of iterative self-specialisation (METHOD step 7)."""
+"""What ``selfspec-rounds`` runs: the typed settings of iterative self-specialisation (docs/method.md step 7)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ class RoundsSettings:
 
     Args:
         fit_config: A ``selfspec fit`` YAML (model, data, trainer): every round trains a fresh
-            adapter on the base with it. Its generation options (``data.num_instructions``, retrieval,
-            filters) make each round's data; for round k >= 2 the driver sets ``data.response_adapter``
+            adapter on the base with it. Its generation options (``data.generation.num_instructions``, retrieval,
+            filters) make each round's data; for round k >= 2 the driver sets ``data.generation.response_adapter``
             to round k-1's adapter.
         suite: Evaluation suite YAML (tasks scored by token-F1, EM and ROUGE-L).
         rounds: Number of specialisation rounds after the base evaluation.

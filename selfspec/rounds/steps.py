@@ -72,10 +72,11 @@ def fit_step_config(
     trainer["callbacks"] = _fit_callbacks(trainer.get("callbacks") or [], run_dir)
     model = config.setdefault("model", {})
     model.pop("adapter", None)  # every round trains a fresh adapter on the base
-    data = config.setdefault("data", {})
-    data["response_adapter"] = response_adapter
+    generation = config.setdefault("data", {}).setdefault("generation", {})
+    # Set in every round, None in round 1: a fit config that names an adapter must not leak into round 1.
+    generation["response_adapter"] = response_adapter
     if max_steps is not None:  # the control: seeds only, as many optimizer steps as round 1
-        data["num_instructions"] = 0
+        generation["num_instructions"] = 0
         trainer["max_steps"] = max_steps
         trainer["max_epochs"] = -1
     config["trainer"] = trainer
@@ -108,8 +109,9 @@ def eval_step_config(
     model = config.setdefault("model", {})
     model["adapter"] = adapter
     data = config.setdefault("data", {})
-    data["num_instructions"] = 0  # evaluation never generates data
-    data["response_adapter"] = None
+    generation = data.setdefault("generation", {})
+    generation["num_instructions"] = 0  # evaluation never generates data
+    generation["response_adapter"] = None
     if not data.get("val_fraction"):
         data["val_fraction"] = 0.1  # Lightning runs the validation loop (and the suite) only with held-out data
     return config

@@ -42,6 +42,8 @@ def parse(args: list[str] | None = None) -> tuple[RoundsSettings, ArgumentParser
 
 def main(args: list[str] | None = None) -> None:
     """Run the rounds; ``args`` replaces ``sys.argv[1:]`` when given."""
+    # Imported here, not at the top: the driver pulls in torch and peft (seconds), which parsing the
+    # command line and `selfspec-rounds --help` do not need.
     from selfspec.rounds.driver import RoundsDriver, StepFailedError
 
     configure_package_logging()  # the driver's own lines; each step's process configures its own
