@@ -20,7 +20,7 @@ from selfspec.modeling.quantization import Quantization, compute_dtype, quantiza
 
 @dataclass(frozen=True)
 class LoraSettings:
-    """LoRA adapter shape (METHOD step 6 defaults).
+    """LoRA adapter shape (docs/method.md step 6 defaults).
 
     Args:
         r: Rank of the update matrices.
