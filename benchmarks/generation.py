@@ -31,9 +31,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import torch
 from realmodel import add_model_arguments, alternate, forward_pass, load_model, load_text
 
+from selfspec.decoding.generator import BatchGenerator, Generation, SamplingSettings
 from selfspec.generation.brainstorm import render_brainstorm_prompt
 from selfspec.generation.domains import load_domain
-from selfspec.generation.generator import BatchGenerator, Generation, SamplingSettings
 from selfspec.generation.responses import STOP, demonstration_groups, pick_demonstrations, render_response_prompt
 from selfspec.modeling.threads import auto_threads
 from selfspec.seeds import load_seeds

@@ -183,7 +183,7 @@ def generate(model_dir: Path, shape: Shape, quantization: str) -> dict[str, Any]
     import torch
     from transformers import AutoTokenizer
 
-    from selfspec.generation.generator import BatchGenerator, SamplingSettings
+    from selfspec.decoding.generator import BatchGenerator, SamplingSettings
     from selfspec.modeling.adapters import load_base
 
     model = load_base(str(model_dir), "none", dtype=torch.bfloat16 if torch.cuda.is_available() else None).eval()

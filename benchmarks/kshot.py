@@ -26,10 +26,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch
 
+from selfspec.decoding import generator
+from selfspec.decoding.generator import BatchGenerator, SamplingSettings
 from selfspec.evaluation.runner import EvalSettings, build_prompts, prompt_groups
 from selfspec.evaluation.suite import load_suite
-from selfspec.generation import generator
-from selfspec.generation.generator import BatchGenerator, SamplingSettings
 from selfspec.modeling.adapters import LoraSettings, add_lora, load_base
 from selfspec.modeling.inference import float_view_on_cpu
 from selfspec.modeling.loading import load_tokenizer, resolve_model_source

@@ -31,7 +31,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import torch
 
-from selfspec.generation.generator import length_buckets
+from selfspec.decoding.generator import length_buckets
 from selfspec.modeling.adapters import load_base
 from selfspec.modeling.loading import load_tokenizer, resolve_model_source
 from selfspec.modeling.precision import PRECISIONS, default_device, inference_dtype

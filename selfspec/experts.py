@@ -23,9 +23,9 @@ from typing import Any
 
 import torch
 
+from selfspec.decoding.generator import BatchGenerator, SamplingSettings
 from selfspec.errors import ConfigError
 from selfspec.evaluation.runner import STOP_STRINGS
-from selfspec.generation.generator import BatchGenerator, SamplingSettings
 from selfspec.modeling.adapters import attach_adapter, load_base
 from selfspec.modeling.compat import (
     AdapterInfo,

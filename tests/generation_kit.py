@@ -16,8 +16,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from selfspec.decoding.generator import BatchGenerator, Generation, SamplingSettings
 from selfspec.generation.brainstorm import render_item
-from selfspec.generation.generator import BatchGenerator, Generation, SamplingSettings
 from selfspec.generation.plan import GenerationPlan
 from selfspec.generation.stages import GeneratorFactory
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from selfspec.decoding.generator import BatchGenerator, SamplingSettings
 from selfspec.experts import Experts, group_by_expert
-from selfspec.generation.generator import BatchGenerator, SamplingSettings
 from selfspec.modeling.adapters import attach_adapter, load_base
 from selfspec.modeling.compat import describe_adapter
 from selfspec.modeling.loading import load_tokenizer, resolve_model_source

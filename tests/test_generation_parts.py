@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 import torch
 
+from selfspec.decoding.generator import Generation
 from selfspec.errors import ConfigError
 from selfspec.fingerprints import content_hash, fingerprint
 from selfspec.generation.cache import item_seed
 from selfspec.generation.contrastive import contrastive_scores
-from selfspec.generation.generator import Generation
 from selfspec.generation.plan import GenerationPlan
 from selfspec.generation.responses import (
     SEPARATOR,

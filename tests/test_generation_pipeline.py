@@ -14,10 +14,10 @@ import pytest
 import torch
 from generation_kit import ScriptedBrainstormer, hybrid_factory
 
+from selfspec.decoding.generator import Generation, SamplingSettings
 from selfspec.errors import ConfigError, SeedFileError
 from selfspec.fingerprints import fingerprint
 from selfspec.generation.filters import FilterSettings
-from selfspec.generation.generator import Generation, SamplingSettings
 from selfspec.generation.models import model_generator_factory
 from selfspec.generation.plan import GenerationPlan
 from selfspec.generation.recipe import GenerationRun, as_hf_dataset

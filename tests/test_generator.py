@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from selfspec.generation.generator import BatchGenerator, SamplingSettings, cut_at_stop, length_buckets
-from selfspec.generation.sampling import top_p_filter
+from selfspec.decoding.generator import BatchGenerator, SamplingSettings, cut_at_stop, length_buckets
+from selfspec.decoding.seeded_sampling import top_p_filter
 from selfspec.modeling.loading import load_tokenizer, resolve_model_source
 
 PROMPTS = [
@@ -97,7 +97,7 @@ def test_sampling_without_seeds_is_refused(tiny: tuple[object, object]) -> None:
     [([[1, 2, 3, 4], [1, 2, 3, 5]], 3), ([[1, 2, 3], [1, 2, 3, 4]], 2), ([[1, 2]], 0), ([[7, 1], [8, 1]], 0)],
 )
 def test_shared_prefix_leaves_every_row_a_token_of_its_own(rows: list[list[int]], shared: int) -> None:
-    from selfspec.generation.generator import shared_prefix_length
+    from selfspec.decoding.generator import shared_prefix_length
 
     assert shared_prefix_length(rows) == shared
 
@@ -106,7 +106,7 @@ def test_a_shared_prefix_is_computed_once_and_gives_the_same_answers(
     tiny: tuple[object, object], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # k-shot evaluation: every prompt of a task starts with the same demonstrations.
-    from selfspec.generation import generator
+    from selfspec.decoding import generator
 
     model, tokenizer = tiny
     head = "Question: is sepsis a disease?\nAnswer: yes\n\n" * 6

@@ -88,7 +88,7 @@ def test_threads_are_the_cores_other_processes_leave(max_threads: int, busy: flo
 def test_generator_restores_the_thread_count(tiny_model_dir: Path) -> None:
     from transformers import AutoModelForCausalLM
 
-    from selfspec.generation.generator import BatchGenerator, SamplingSettings
+    from selfspec.decoding.generator import BatchGenerator, SamplingSettings
     from selfspec.modeling.loading import ModelSource, load_tokenizer
 
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval()
@@ -126,7 +126,7 @@ def test_forced_precision_wins(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_automatic_threads_are_decided_again_for_every_batch(tiny_model_dir: Path) -> None:
     from transformers import AutoModelForCausalLM
 
-    from selfspec.generation.generator import BatchGenerator, SamplingSettings
+    from selfspec.decoding.generator import BatchGenerator, SamplingSettings
     from selfspec.modeling.loading import ModelSource, load_tokenizer
 
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval()

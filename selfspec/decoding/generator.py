@@ -22,7 +22,7 @@ import torch
 from transformers import LogitsProcessorList, StoppingCriteria, StoppingCriteriaList
 
 from selfspec import stopping
-from selfspec.generation.sampling import SeededSampler
+from selfspec.decoding.seeded_sampling import SeededSampler
 from selfspec.modeling.threads import torch_threads
 
 log = logging.getLogger(__name__)
