@@ -35,6 +35,9 @@ def test_wheel_maps_callbacks_into_selfspec_namespace(tmp_path: Path) -> None:
     # no model weights and no tiny world in the package (builtin models are built or converted on first use)
     assert not [n for n in names if "world" in n or n.endswith((".safetensors", ".bin", ".gguf"))]
     assert wheel.stat().st_size < 1_000_000
+    # every package of the source tree is in the wheel (pyproject lists them by hand)
+    source = {str(f.relative_to(REPO)) for f in (REPO / "selfspec").rglob("*.py")}
+    assert not source - set(names), "pyproject.toml's packages list misses a subpackage"
     top_level = next(n for n in names if n.endswith("top_level.txt"))
     assert zipfile.ZipFile(wheel).read(top_level).decode().split() == ["selfspec"]
 
