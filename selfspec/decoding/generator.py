@@ -1,7 +1,9 @@
 """One batched generator for every stage that makes a model write: brainstorming, responses, evaluation.
 
 Speed comes from batching with left padding, bucketing prompts of similar length into the same
-batch (less padding), the KV cache, ``torch.inference_mode`` and, when a batch's prompts begin with
+batch (less padding), a decode loop that drops finished rows (``selfspec.decoding.decode``), the
+narrow-input linear product on a CPU (``selfspec.decoding.narrow_linear``), ``torch.inference_mode``
+and, when a batch's prompts begin with
 the same tokens (k-shot evaluation: every item of a task follows the same demonstrations), one
 forward pass over that shared prefix whose cache every row then reuses. Batch composition is a pure
 function of the prompt list and ``batch_size``, and sampling is seeded per item, so the same
@@ -19,9 +21,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from transformers import LogitsProcessorList, StoppingCriteria, StoppingCriteriaList
+from transformers import LogitsProcessorList
 
 from selfspec import stopping
+from selfspec.decoding.decode import decode, reserved_cache
+from selfspec.decoding.narrow_linear import narrow_linears
 from selfspec.decoding.seeded_sampling import SeededSampler
 from selfspec.modeling.threads import torch_threads
 
@@ -151,7 +155,8 @@ class BatchGenerator:
         self, batch: list[int], encoded: list[list[int]], sampling: SamplingSettings, seeds: Sequence[int] | None
     ) -> list[Generation]:
         try:
-            with _stop_between_layers(self.model):  # the prefix pass and generate's own
+            # the prefix pass and generate's own; decode steps' narrow inputs use the faster product
+            with _stop_between_layers(self.model), narrow_linears(self.model):
                 return self._generate_batch(batch, encoded, sampling, seeds)
         except torch.OutOfMemoryError:
             if len(batch) == 1:
@@ -178,10 +183,12 @@ class BatchGenerator:
         shared = shared if shared >= MIN_SHARED_PREFIX and self.extra_processors is None else 0
         started = time.perf_counter()
         input_ids, attention_mask = self._left_pad([r[shared:] for r in rows])
+        total = shared + input_ids.shape[1] + sampling.max_new_tokens
         cache = None
         if shared:  # rows = shared prefix + left-padded own tokens; pads masked, positions from the mask
             prefix = torch.tensor([rows[0][:shared]], device=input_ids.device)
-            cache = self.model(input_ids=prefix, use_cache=True, logits_to_keep=1).cache
+            cache = reserved_cache(self.model.config, total)
+            self.model(input_ids=prefix, past_key_values=cache, use_cache=True, logits_to_keep=1)
             cache.batch_repeat_interleave(len(batch))
             input_ids = torch.cat([prefix.expand(len(batch), -1), input_ids], dim=1)
             attention_mask = torch.cat([torch.ones_like(input_ids[:, :shared]), attention_mask], dim=1)
@@ -191,41 +198,29 @@ class BatchGenerator:
         if sampling.do_sample:
             assert seeds is not None
             processors.append(SeededSampler([seeds[i] for i in batch], sampling.temperature, sampling.top_p))
-        output = self._generate_call(input_ids, attention_mask, cache, processors, sampling)
+        new_ids = decode(
+            self.model,
+            input_ids,
+            attention_mask,
+            sampling.max_new_tokens,
+            eos_token_id=self.tokenizer.eos_token_id,
+            processors=processors,
+            finished=self._stop_finder(sampling.stop),
+            should_stop=lambda: stopping.requested() is not None,
+            prefix_cache=cache,
+        )
         self.seconds += time.perf_counter() - started
         stopping.check()  # a batch cut short by a stop request is discarded, never returned
-        return [
-            self._decode(row, len(encoded[i]), sampling.stop)
-            for row, i in zip(output[:, input_ids.shape[1] :], batch, strict=True)
-        ]
+        return [self._decode(ids, len(encoded[i]), sampling.stop) for ids, i in zip(new_ids, batch, strict=True)]
 
-    def _generate_call(
-        self,
-        input_ids: torch.Tensor,
-        attention_mask: torch.Tensor,
-        cache: Any,
-        processors: LogitsProcessorList,
-        sampling: SamplingSettings,
-    ) -> torch.Tensor:
-        return self.model.generate(
-            input_ids=input_ids,
-            attention_mask=attention_mask,
-            max_new_tokens=sampling.max_new_tokens,
-            do_sample=False,  # sampling, when asked, is done by SeededSampler (one RNG per item)
-            num_beams=1,
-            logits_processor=processors,
-            stop_strings=list(sampling.stop) or None,
-            tokenizer=self.tokenizer,
-            pad_token_id=self.tokenizer.pad_token_id,
-            eos_token_id=self.tokenizer.eos_token_id,
-            use_cache=True,
-            cache=cache,  # transformers >= 5.24's name for past_key_values
-            stopping_criteria=StoppingCriteriaList([_StopRequested()]),
-        )
+    def _stop_finder(self, stop: Sequence[str]) -> Callable[[Sequence[int]], bool]:
+        """Whether a row's new ids already spell a stop string (a stop may span several tokens)."""
+        if not any(stop):
+            return lambda ids: False
+        return lambda ids: any(s and s in self.tokenizer.decode(ids, skip_special_tokens=True) for s in stop)
 
-    def _decode(self, new_ids: torch.Tensor, prompt_tokens: int, stop: Sequence[str]) -> Generation:
-        ids = new_ids.tolist()
-        # Everything after the first EOS (or padding of finished rows) is not part of the answer.
+    def _decode(self, ids: list[int], prompt_tokens: int, stop: Sequence[str]) -> Generation:
+        # Everything from the first EOS (or the pad token, when a model writes it) is not part of the answer.
         for special in (self.tokenizer.eos_token_id, self.tokenizer.pad_token_id):
             if special in ids:
                 ids = ids[: ids.index(special)]
@@ -262,11 +257,3 @@ def _stop_between_layers(model: Any) -> Iterator[None]:
     finally:
         for hook in hooks:
             hook.remove()
-
-
-class _StopRequested(StoppingCriteria):
-    """Ends ``generate`` at the next token once SIGTERM/Ctrl-C arrived (a long batch would delay the stop)."""
-
-    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs: Any) -> torch.BoolTensor:
-        done = stopping.requested() is not None
-        return torch.full((input_ids.shape[0],), done, dtype=torch.bool, device=input_ids.device)  # type: ignore[return-value]

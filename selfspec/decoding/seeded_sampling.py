@@ -37,6 +37,10 @@ class SeededSampler(LogitsProcessor):
         self.temperature = temperature
         self.top_p = top_p
 
+    def keep_rows(self, rows: Sequence[int]) -> None:
+        """The decode loop dropped finished rows: keep the generators of the rows still writing."""
+        self.generators = [self.generators[i] for i in rows]
+
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         # Sample on the CPU in float32 so the draw does not depend on the device's kernels.
         logits = top_p_filter(scores.float().cpu() / self.temperature, self.top_p)

@@ -41,6 +41,13 @@ class ContrastiveProcessor(LogitsProcessor):
         self.mask: torch.Tensor | None = None
         self.seen = 0
 
+    def keep_rows(self, rows: Sequence[int]) -> None:
+        """The decode loop dropped finished rows: drop them from the amateur's cache and mask too."""
+        if self.mask is not None:
+            index = torch.tensor(list(rows), device=self.mask.device)
+            self.mask = self.mask[index]
+            self.cache.batch_select_indices(index)
+
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         amateur = self._amateur_logits(input_ids)
         return contrastive_scores(scores, amateur, self.alpha).to(scores.dtype)  # type: ignore[return-value]
