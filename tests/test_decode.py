@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -69,15 +70,17 @@ def test_greedy_decode_equals_transformers_generate(tiny: tuple[Any, Any]) -> No
         pad_token_id=tokenizer.pad_token_id,
         eos_token_id=tokenizer.eos_token_id,
     )[:, ids.shape[1] :]
-    ours = decode(
-        model,
-        ids,
-        mask,
-        14,
-        eos_token_id=tokenizer.eos_token_id,
-        processors=LogitsProcessorList(),
-        finished=lambda new: stop in tokenizer.decode(new, skip_special_tokens=True),
-    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)  # e.g. a deprecated argument name: users would see it
+        ours = decode(
+            model,
+            ids,
+            mask,
+            14,
+            eos_token_id=tokenizer.eos_token_id,
+            processors=LogitsProcessorList(),
+            finished=lambda new: stop in tokenizer.decode(new, skip_special_tokens=True),
+        )
     for row, new in zip(expected.tolist(), ours, strict=True):
         assert row[: len(new)] == new  # generate pads a finished row; the loop stops writing it
         assert all(t == tokenizer.pad_token_id for t in row[len(new) :])

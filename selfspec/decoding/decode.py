@@ -127,7 +127,7 @@ def decode(
         input_ids=input_ids[:, cached:],
         attention_mask=mask,
         position_ids=positions_of(mask)[:, cached:],
-        past_key_values=cache,
+        cache=cache,
         use_cache=True,
         logits_to_keep=1,
     ).logits[:, -1]
@@ -154,7 +154,7 @@ def decode(
             input_ids=chosen[:, None],
             attention_mask=mask,
             position_ids=positions_of(mask)[:, -1:],
-            past_key_values=cache,
+            cache=cache,
             use_cache=True,
         ).logits[:, -1]
     return out

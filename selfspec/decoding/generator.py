@@ -188,7 +188,7 @@ class BatchGenerator:
         if shared:  # rows = shared prefix + left-padded own tokens; pads masked, positions from the mask
             prefix = torch.tensor([rows[0][:shared]], device=input_ids.device)
             cache = reserved_cache(self.model.config, total)
-            self.model(input_ids=prefix, past_key_values=cache, use_cache=True, logits_to_keep=1)
+            self.model(input_ids=prefix, cache=cache, use_cache=True, logits_to_keep=1)
             cache.batch_repeat_interleave(len(batch))
             input_ids = torch.cat([prefix.expand(len(batch), -1), input_ids], dim=1)
             attention_mask = torch.cat([torch.ones_like(input_ids[:, :shared]), attention_mask], dim=1)

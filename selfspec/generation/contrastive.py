@@ -68,10 +68,10 @@ class ContrastiveProcessor(LogitsProcessor):
                 input_ids=new,
                 attention_mask=self.mask,
                 position_ids=positions,
-                past_key_values=self.cache,
+                cache=self.cache,
                 use_cache=True,
             )
-        self.cache = out.past_key_values
+        self.cache = out.cache
         self.seen = input_ids.shape[1]
         return out.logits[:, -1, :]
 
