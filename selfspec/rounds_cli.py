@@ -16,7 +16,7 @@ from selfspec import stopping
 from selfspec.config_errors import parser_with_one_line_errors
 from selfspec.errors import SelfSpecError, configure_package_logging, exit_with
 from selfspec.io import atomic_write_text
-from selfspec.rounds.settings import RoundsSettings
+from selfspec.rounds.rounds_settings import RoundsSettings
 
 
 def build_parser(args: list[str] | None = None) -> ArgumentParser:

@@ -27,7 +27,9 @@ from selfspec.fingerprints import content_hash, fingerprint
 from selfspec.io import atomic_write_json, atomic_write_text
 from selfspec.modeling.adapters import check_adapter_for_base
 from selfspec.rounds.lineage import Lineage, open_lineage
-from selfspec.rounds.report import (
+from selfspec.rounds.rounds_settings import RoundsSettings
+from selfspec.rounds.steps import BASE_CHAT, CONTROL, Step, eval_step_config, fit_step_config, plan_steps, round_name
+from selfspec.rounds.summary_table import (
     CHAT_COLUMN,
     Column,
     column_from_report,
@@ -36,8 +38,6 @@ from selfspec.rounds.report import (
     plot_columns,
     summary_json,
 )
-from selfspec.rounds.settings import RoundsSettings
-from selfspec.rounds.steps import BASE_CHAT, CONTROL, Step, eval_step_config, fit_step_config, plan_steps, round_name
 
 log = logging.getLogger("selfspec")
 
