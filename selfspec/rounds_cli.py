@@ -35,7 +35,7 @@ def parse(args: list[str] | None = None) -> tuple[RoundsSettings, ArgumentParser
     parser = build_parser(args)
     config = parser.parse_args(args)
     values = parser.instantiate(config).as_dict()
-    values.pop("config", None)
+    values.pop("config", None)  # the --config file itself is no setting
     settings = RoundsSettings(**values)
     return settings, parser, config
 
@@ -51,6 +51,7 @@ def main(args: list[str] | None = None) -> None:
         try:
             settings, parser, config = parse(args)
             driver = RoundsDriver(settings)
+            # After the driver's checks, so a refused command leaves no config behind; nulls kept: the full picture.
             atomic_write_text(driver.root / "rounds_config.yaml", parser.dump(config, skip_none=False))
             driver.run()
         except stopping.StopRequested as stop:
