@@ -44,11 +44,12 @@ class AdapterExport(L.Callback):
         log.info("adapter exported to %s", final)
         best = getattr(trainer.checkpoint_callback, "best_model_path", "")
         if self.export_best and best and getattr(trainer.checkpoint_callback, "monitor", None):
+            # The final weights are kept aside and restored: later callbacks and the caller see the end of training.
             current = {
                 k: v.detach().clone() for k, v in pl_module.state_dict().items() if k in pl_module.trainable_names()
             }
             saved = torch.load(best, map_location="cpu", weights_only=True)["state_dict"]
-            pl_module.load_state_dict(saved, strict=False)
+            pl_module.load_state_dict(saved, strict=False)  # the checkpoint holds only the adapter's weights
             log.info(
                 "best adapter (%s) exported to %s",
                 Path(best).name,
@@ -65,7 +66,7 @@ def _export(module: SpecialistModule, run_dir: Path, name: str, template: str) -
     config = run_dir / "config.yaml"
     if config.is_file():
         shutil.copyfile(config, staging / "selfspec_config.yaml")
-    if target.exists():
+    if target.exists():  # a resumed run exports again; rename cannot replace a non-empty folder
         shutil.rmtree(target)
     staging.replace(target)
     return target

@@ -44,6 +44,7 @@ class ResumableCheckpoint(ModelCheckpoint):
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         super().on_train_epoch_end(trainer, pl_module)
+        # The last batch's step save was skipped above; make it here, after the epoch has ended cleanly.
         stepped = self._every_n_train_steps >= 1 and self._last_global_step_saved != trainer.global_step
         if stepped and not self._should_skip_saving_checkpoint(trainer):
             candidates = self._monitor_candidates(trainer)

@@ -73,9 +73,9 @@ class DomainEvaluation(L.Callback):
         self.template_override = template_override
         self.compare_with = list(compare_with or [])
         self.label = label
-        self.every_n_epochs = max(1, every_n_epochs)
+        self.every_n_epochs = max(1, every_n_epochs)  # 0 would divide by zero in the epoch test; read as "every"
         self.tasks: list[Task] = []
-        self._tokenizer: Any = None
+        self._tokenizer: Any = None  # loaded on first use: a constructor does no I/O
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         # Before any weights load: a bad suite or setting, or an adapter of another template, stops here.
@@ -83,7 +83,7 @@ class DomainEvaluation(L.Callback):
         self._check_inputs(trainer)
         requested = self._template_name(trainer)
         adapter = getattr(pl_module, "adapter", None)
-        if stage == "fit":
+        if stage == "fit":  # the adapter being trained will carry the data's template: evaluate with that one
             check_template(_data_template(trainer), "the adapter being trained (--data.template)", requested, False)
         if adapter is not None:
             check_template(adapter_template(adapter), f"adapter {adapter}", requested, self.template_override)
@@ -103,7 +103,7 @@ class DomainEvaluation(L.Callback):
                 ) from None
         for task in self.tasks:  # k-shot needs more records than demonstrations
             for shots in (k for k in self.settings.shots if k):
-                draw_demonstrations(task, shots, seed=0)
+                draw_demonstrations(task, shots, seed=0)  # raises, naming the task, when the pool is too small
 
     def on_validation_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._check_checkpoint(trainer)
@@ -120,6 +120,7 @@ class DomainEvaluation(L.Callback):
             )
 
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # The sanity check runs two batches before training: a whole suite there would only cost time.
         if trainer.sanity_checking or (trainer.state.fn == "fit" and trainer.current_epoch % self.every_n_epochs):
             return
         self._evaluate(trainer, pl_module, "val")
@@ -130,15 +131,15 @@ class DomainEvaluation(L.Callback):
     def _evaluate(self, trainer: L.Trainer, pl_module: L.LightningModule, prefix: str) -> None:
         name = self._template_name(trainer)
         template = chat_template(self._load_tokenizer(pl_module)) if name == CHAT else get_template(name)
-        shard = (trainer.global_rank, trainer.world_size)
+        shard = (trainer.global_rank, trainer.world_size)  # each rank decodes its share; the scores are gathered
         model = getattr(pl_module, "model", None)  # SpecialistModule holds the PEFT model here
         model = pl_module if model is None else model
         with float_view_on_cpu(model) as view:  # a 4-bit model on a CPU: dequantized once, 1.5x faster
             result = evaluate_suite(view, self._load_tokenizer(pl_module), self.tasks, template, self.settings, shard)
         rows = summarise(result.sets)
         for key, value in metric_items(rows, prefix, self.settings.shots[0]).items():
-            pl_module.log(key, value, batch_size=1)
-        if trainer.is_global_zero:
+            pl_module.log(key, value, batch_size=1)  # every rank logs (Lightning expects it); the values agree
+        if trainer.is_global_zero:  # one writer for the report files
             self._write(trainer, pl_module, rows, result, prefix)
 
     def _write(
@@ -151,12 +152,13 @@ class DomainEvaluation(L.Callback):
             "epoch": trainer.current_epoch,
             "suite": str(self.suite),
             "template": self._template_name(trainer),
+            # Lists, not tuples: the meta is written as JSON and compared with reports read back from it.
             "settings": {k: list(v) if isinstance(v, tuple) else v for k, v in vars(self.settings).items()},
             "new_tokens": result.new_tokens,
             "generation_seconds": round(result.seconds, 3),
         }
         out = Path(trainer.log_dir or trainer.default_root_dir)
-        stem = "eval" if prefix == "val" else "test_eval"
+        stem = "eval" if prefix == "val" else "test_eval"  # a test run must not overwrite the fit's eval.json
         log.info("evaluation (%s)\n%s", label, format_markdown(rows, f"Evaluation: {label}"))
         _announce_truncation(result, self.settings)
         paths = write_report(rows, out, meta, stem)
@@ -169,6 +171,7 @@ class DomainEvaluation(L.Callback):
         log.info("evaluation report: %s", ", ".join(str(p) for p in [*paths, chart]))
 
     def _template_name(self, trainer: L.Trainer) -> str:
+        # The callback's own choice, else what the data was tokenised with; "alpaca" without a datamodule.
         return self.template or _data_template(trainer) or "alpaca"
 
     def _load_tokenizer(self, pl_module: L.LightningModule) -> Any:
@@ -183,10 +186,10 @@ def metric_items(rows: list[Row], prefix: str, main_shots: int) -> dict[str, flo
     shots value; ``val/<k>shot/...`` for the others; ``f1_sd`` over demonstration sets for k-shot macros."""
     items: dict[str, float] = {}
     for row in rows:
-        scope = "" if row.shots == main_shots else f"{row.shots}shot"
+        scope = "" if row.shots == main_shots else f"{row.shots}shot"  # the headline keys stay short: val/f1
         base = "/".join(p for p in (prefix, scope, "" if row.task == "macro" else row.task) if p)
         items.update({f"{base}/{m}": row.mean(m) for m in ("f1", "em", "rouge_l")})
-        if row.task == "macro" and len(row.f1) > 1:
+        if row.task == "macro" and len(row.f1) > 1:  # an SD needs two demonstration sets (0-shot has one)
             items[f"{base}/f1_sd"] = row.sd("f1")
     return items
 

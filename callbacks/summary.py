@@ -44,6 +44,7 @@ def fit_summary(
     """The figures a user checks first after a run."""
     trainable = sum(p.numel() for p in pl_module.parameters() if p.requires_grad)
     total = sum(p.numel() for p in pl_module.parameters())
+    # Scalars only (a label task's [accuracy, macro-F1] pair is in the evaluation report); 6 digits for JSON.
     metrics = {k: round(float(v), 6) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
     return {
         "epochs": trainer.current_epoch,
@@ -62,7 +63,7 @@ def data_provenance(datamodule: Any) -> dict[str, str]:
     plan = getattr(datamodule, "plan", None)
     if plan is None:
         return {}
-    if plan.num_instructions:
+    if plan.num_instructions:  # the folder name is the fingerprint: the rounds lineage links rounds by it
         return {"fingerprint": plan.dataset_dir.name, "generated": str(plan.dataset_dir)}
     return {"seeds": str(plan.seeds_path), "seeds_sha256": content_hash(plan.seeds_path)}
 

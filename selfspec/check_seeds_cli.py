@@ -21,7 +21,7 @@ def main(argv: list[str] | None = None) -> int:
             seeds = load_seeds(path)
         except SeedFileError as err:
             sys.stderr.write(f"{err}\n")
-            status = 2
+            status = 2  # the other files are still checked: one run reports every bad file
             continue
         tasks = Counter(seed.task or "(none)" for seed in seeds)
         summary = ", ".join(f"{task} {n}" for task, n in tasks.most_common())

@@ -22,7 +22,7 @@ from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from selfspec import stopping
-from selfspec.callbacks.progress import default_progress_bar
+from selfspec.callbacks.progress_bar import default_progress_bar
 from selfspec.config_errors import parser_with_one_line_errors
 from selfspec.data.module import SelfSpecDataModule
 from selfspec.errors import ConfigError, SelfSpecError, configure_package_logging, exit_with

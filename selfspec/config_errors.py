@@ -45,6 +45,10 @@ MOVED = {
     "filters": "filters",
     "responses": "responses",
 }
+# Modules renamed so that no two modules of the package share a name (issue #15): a config whose
+# class_path names the old module gets one line naming the new path.
+RENAMED_MODULES = {"selfspec.callbacks.progress": "selfspec.callbacks.progress_bar"}
+_RENAMED_CLASS = re.compile(r"\b(?P<old>" + "|".join(map(re.escape, RENAMED_MODULES)) + r")\.(?P<name>\w+)")
 _MOVED_KEY = re.compile(r"\bdata\.(?P<old>" + "|".join(MOVED) + r")(?P<rest>(?:\.\w+)*)(?![\w.])")
 _YAML_MARK = re.compile(r"\s*in \"<unicode string>\", line (\d+), column \d+\s*")
 
@@ -56,6 +60,11 @@ def one_line(message: str, config_files: Sequence[str] = (), command: str = "sel
     parts = _YAML_MARK.split(flat.removeprefix("Problems parsing config:").strip())
     if len(parts) >= 3 and config_files:  # [text, line, text, line, ...]: the last mark is the problem's
         return f"{config_files[-1]}:{parts[-2]}: yaml: {parts[-3].strip()}"
+    renamed = _RENAMED_CLASS.search(flat)
+    if renamed:  # checked first: the class path sits deep in a nested message about trainer.callbacks
+        old, name = renamed["old"], renamed["name"]
+        text = f"class_path {old}.{name}: moved to {RENAMED_MODULES[old]}.{name}"
+        return f"{where}: {text}" if where else text
     for pattern, template in _RULES:
         found = pattern.search(flat)
         if found:

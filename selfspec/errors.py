@@ -46,6 +46,7 @@ class ConfigError(SelfSpecError):
 
 def exit_with(err: SelfSpecError, status: int = USER_ERROR_EXIT) -> NoReturn:
     """End a console script on a user error: its lines on stderr (no traceback), then ``status``."""
+    # A multi-line error is a list of `path:line: ...` problems: an "error:" prefix would misalign the first.
     sys.stderr.write(f"error: {err}\n" if "\n" not in str(err) else f"{err}\n")
     raise SystemExit(status) from None
 
@@ -69,7 +70,7 @@ def configure_package_logging() -> None:
         handler.setFormatter(logging.Formatter("selfspec: %(message)s"))
         package_log.addHandler(handler)
         package_log.setLevel(logging.INFO)
-        package_log.propagate = False
+        package_log.propagate = False  # else a root handler (pytest's, a user's basicConfig) prints each line twice
 
 
 class _StderrHandler(logging.StreamHandler):
@@ -82,7 +83,7 @@ class _StderrHandler(logging.StreamHandler):
 
     @stream.setter
     def stream(self, value: Any) -> None:
-        pass
+        pass  # StreamHandler.__init__ and setStream assign it; the property above always wins
 
 
 def configure_model_script() -> None:

@@ -105,11 +105,12 @@ class Experts:
         infos = [describe_adapter(path, name) for name, path in adapters.items()]
         base = common_base(infos, base_model)
         template = get_template(common_template(infos))
-        quant = quantization or pick_quantization(infos)
+        quant = quantization or pick_quantization(infos)  # the adapters were trained against that rounding
         target = torch.device(device) if device is not None else _default_device()
         log.info("experts: %s (%s) on %s with %s", base, quant, target, ", ".join(adapters))
         model = load_base(base, quant, target, trust_remote_code)
         names = list(adapters)
+        # The first adapter makes the PeftModel; the others join it, each checked against the base first.
         model = attach_adapter(model, infos[0].path, name=names[0], base_name=base)
         for name, info in zip(names[1:], infos[1:], strict=True):
             check_adapter_fits(model, info, base)
@@ -154,9 +155,10 @@ class Experts:
         """
         experts = self._per_prompt(expert, len(prompts))
         texts = self.render(prompts, inputs) if template else list(prompts)
+        # Stop strings only with the template: they are its section headers, which raw texts need not have.
         sampling = SamplingSettings(max_new_tokens=max_new_tokens, stop=STOP_STRINGS if template else ())
         answers: list[str] = [""] * len(texts)
-        for name, indices in group_by_expert(experts).items():
+        for name, indices in group_by_expert(experts).items():  # one adapter switch per expert, not per prompt
             with self.active(name):
                 generations = self.generator.generate([texts[i] for i in indices], sampling)
             for i, generation in zip(indices, generations, strict=True):

@@ -48,7 +48,7 @@ def parse_requests(text: str, path: str, default_expert: str | None) -> list[Req
             requests.append(_request(json.loads(line), default_expert))
         except json.JSONDecodeError as err:
             problems.append(f"{path}:{number}: not JSON ({err.msg} at column {err.colno})")
-        except (ValueError, TypeError) as err:
+        except (ValueError, TypeError) as err:  # _request's own messages: collected, so every bad line is listed
             problems.append(f"{path}:{number}: {err}")
     if problems:
         raise RequestFileError(problems)
@@ -72,6 +72,7 @@ def _request(record: Any, default_expert: str | None) -> Request:
 
 def answer_lines(requests: Sequence[Request], answers: Sequence[str]) -> str:
     """One JSON line per answer: the request's record plus ``expert`` and ``output``."""
+    # The whole record echoed back: a caller's own fields (an id, a gold answer) stay beside the output.
     rows = [{**r.record, "expert": r.expert, "output": a} for r, a in zip(requests, answers, strict=True)]
     return "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
 
@@ -113,7 +114,7 @@ def experts(
     # which `--help` and a bad request file do not need.
     from selfspec.experts import Experts, check_names
 
-    check_names(adapters)
+    check_names(adapters)  # every name check before Experts.load, which takes a while
     unknown = sorted({r.expert for r in requests if r.expert is not None} - set(adapters))
     if unknown:
         raise ConfigError(f"--expert {unknown[0]!r}: no such adapter; given: {', '.join(adapters)}")

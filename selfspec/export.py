@@ -100,14 +100,16 @@ def export_merged(
         raise ConfigError(f"--tolerance must be >= 0, got {tol}")
     texts, source = probe_prompts(probes, info, max_probes)
     tokenizer = load_tokenizer(resolve_model_source(base), trust_remote_code)
-    ids = [tokenizer(t, return_tensors="pt")["input_ids"] for t in texts]
+    ids = [tokenizer(t, return_tensors="pt")["input_ids"] for t in texts]  # one [1, seq] per probe: no padding
 
     def load(quantization: Any, weights: torch.dtype) -> Any:
         model = load_base(base, quantization, None, trust_remote_code, weights)
         return attach_adapter(model, info.path, base_name=base).eval()
 
+    # The reference first, and freed before the merge loads: two full models never share memory.
     reference = _logits(lambda: load("none", torch.float32), ids)
     created = _make_parents(output)
+    # Staged beside the output: the final rename stays on one file system, hence atomic.
     staging = Path(tempfile.mkdtemp(prefix=f".{output.name}-", dir=output.parent))
     published = False
     try:
@@ -141,7 +143,7 @@ def export_merged(
 def _check_output(output: Path) -> Path:
     if output.exists() and (not output.is_dir() or any(output.iterdir())):
         raise ConfigError(f"--output {output}: already exists and is not an empty directory; choose another")
-    existing = next((p for p in output.parents if p.exists()), None)
+    existing = next((p for p in output.parents if p.exists()), None)  # the nearest ancestor that exists
     if existing is not None and not existing.is_dir():
         raise ConfigError(f"--output {output}: {existing} is a file, not a directory; choose another output")
     return output
@@ -160,7 +162,7 @@ def _save_merged(model: Any, tokenizer: Any, directory: Path) -> None:
     merged.save_pretrained(str(directory), safe_serialization=True)
     tokenizer.save_pretrained(str(directory))
     del merged, model
-    gc.collect()
+    gc.collect()  # the merged copy is as large as the base: free it before the reload for verification
 
 
 def merge(model: Any) -> Any:
@@ -195,6 +197,7 @@ def _drift(a: list[torch.Tensor], b: list[torch.Tensor]) -> float:
 def _quantized_drift(
     info: AdapterInfo, merged: list[torch.Tensor], ids: list[torch.Tensor], load: Callable[[Any, torch.dtype], Any]
 ) -> float | None:
+    # Informational only: without bitsandbytes (e.g. on a Mac) the export itself still goes ahead.
     if info.quantization not in ("nf4", "int8") or bitsandbytes_problem() is not None:
         return None
     return _drift(merged, _logits(lambda: load(info.quantization, torch.float32), ids))

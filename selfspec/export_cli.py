@@ -16,7 +16,7 @@ from pathlib import Path
 from selfspec.errors import SelfSpecError, configure_model_script, exit_with
 from selfspec.export import DriftError, ExportDtype, export_merged
 
-DRIFT_EXIT = 1
+DRIFT_EXIT = 1  # apart from bad input (2): a script can tell "try bfloat16 -> float32" from "fix the command"
 
 
 def export(

@@ -29,13 +29,14 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     """Write ``data`` to a temporary file beside ``path``, fsync it, then rename it into place."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    # Same folder, hence same file system: os.replace is then an atomic rename.
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
-            os.fsync(handle.fileno())
+            os.fsync(handle.fileno())  # data on disk before the rename: a power cut cannot leave an empty file
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException:  # Ctrl-C too: no temporary file left behind
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -107,14 +107,14 @@ class _DropNotice(logging.Filter):
         self.pattern = re.compile(pattern)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not self.pattern.match(str(record.msg))
+        return not self.pattern.match(str(record.msg))  # the unformatted message: no %-formatting for a drop
 
 
 def silence_known_noise() -> None:
     """Install the filters above (idempotent); console scripts call it before importing libraries."""
     for notice in WARNINGS:
         assert notice.category is not None
-        module = re.escape(notice.source) + "$"
+        module = re.escape(notice.source) + "$"  # warnings matches from the start; "$" keeps submodules out
         warnings.filterwarnings("ignore", message=notice.message, category=notice.category, module=module)
     for notice in LOG_RECORDS:
         logger = logging.getLogger(notice.source)  # filters apply to records logged on this very logger

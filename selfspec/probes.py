@@ -41,6 +41,7 @@ def probe_prompts(probes: str, info: AdapterInfo, limit: int = 8) -> tuple[list[
             raise ConfigError(f"--probes {probes}: no such file (use builtin, seeds, or a seed file)")
         pairs = [(seed.instruction, seed.input) for seed in load_seeds(path)]
         source = str(path)
+    # The first `limit`, not a sample: the same probes on every export of the same adapter.
     return [template.render(instruction, input) for instruction, input in pairs[:limit]], source
 
 

@@ -26,7 +26,7 @@ def progress(total: int, desc: str, unit: str, disable: bool = False) -> Any:
     """A tqdm bar in a terminal, a :class:`PlainProgress` elsewhere; both take ``update``,
     ``set_postfix``, ``close`` and work as context managers."""
     if interactive():
-        from tqdm.auto import tqdm
+        from tqdm.auto import tqdm  # tqdm.auto: a widget in a notebook, text in a terminal
 
         return tqdm(total=total, desc=desc, unit=unit, dynamic_ncols=True, disable=disable)
     return PlainProgress(total, desc, unit, disable=disable)
@@ -57,7 +57,7 @@ class PlainProgress:
     def update(self, n: int = 1) -> None:
         self.n += n
         now = self.clock()
-        tenth = 10 * self.n // self.total if self.total else 0
+        tenth = 10 * self.n // self.total if self.total else 0  # a total of 0: only the time rule reports
         since = now - self._last
         if (tenth > self._last_tenth and since >= self.min_seconds) or since >= self.max_seconds:
             self._report(now)
@@ -82,6 +82,7 @@ class PlainProgress:
         elapsed = now - self._start
         parts = [f"{self.desc}: {self.n}/{self.total} {self.unit} ({100 * self.n / max(self.total, 1):.0f}%)"]
         parts.append(f"{_duration(elapsed)} elapsed")
+        # No estimate before the first unit (nothing to extrapolate) nor after the last.
         if 0 < self.n < self.total:
             parts.append(f"~{_duration(elapsed * (self.total - self.n) / self.n)} left")
         parts += [f"{k} {v}" for k, v in self.postfix.items()]

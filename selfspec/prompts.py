@@ -40,7 +40,7 @@ class PromptTemplate:
 
     def render(self, instruction: str, input: str = "") -> str:
         """The prompt up to and including the response slot (the response itself is not added)."""
-        if input.strip():
+        if input.strip():  # a whitespace-only input would otherwise render an empty "### Input:" section
             return self.with_input.format(instruction=instruction.strip(), input=input.strip())
         return self.no_input.format(instruction=instruction.strip())
 
@@ -50,7 +50,7 @@ TEMPLATES = {ALPACA.name: ALPACA}
 
 
 CHAT = "chat"
-_SLOTS = ("\x00INSTRUCTION\x00", "\x00INPUT\x00")
+_SLOTS = ("\x00INSTRUCTION\x00", "\x00INPUT\x00")  # NUL-delimited: no chat template or text contains them
 
 
 def chat_template(tokenizer: Any) -> PromptTemplate:
@@ -67,7 +67,7 @@ def chat_template(tokenizer: Any) -> PromptTemplate:
         text = tokenizer.apply_chat_template(
             [{"role": "user", "content": content}], tokenize=False, add_generation_prompt=True
         )
-        text = str(text).replace("{", "{{").replace("}", "}}")
+        text = str(text).replace("{", "{{").replace("}", "}}")  # the template's own braces survive str.format
         return text.replace(_SLOTS[0], "{instruction}").replace(_SLOTS[1], "{input}")
 
     return PromptTemplate(CHAT, render(f"{_SLOTS[0]}\n\n{_SLOTS[1]}"), render(_SLOTS[0]))

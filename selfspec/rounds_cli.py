@@ -16,7 +16,7 @@ from selfspec import stopping
 from selfspec.config_errors import parser_with_one_line_errors
 from selfspec.errors import SelfSpecError, configure_package_logging, exit_with
 from selfspec.io import atomic_write_text
-from selfspec.rounds.settings import RoundsSettings
+from selfspec.rounds.rounds_settings import RoundsSettings
 
 
 def build_parser(args: list[str] | None = None) -> ArgumentParser:
@@ -35,7 +35,7 @@ def parse(args: list[str] | None = None) -> tuple[RoundsSettings, ArgumentParser
     parser = build_parser(args)
     config = parser.parse_args(args)
     values = parser.instantiate(config).as_dict()
-    values.pop("config", None)
+    values.pop("config", None)  # the --config file itself is no setting
     settings = RoundsSettings(**values)
     return settings, parser, config
 
@@ -51,6 +51,7 @@ def main(args: list[str] | None = None) -> None:
         try:
             settings, parser, config = parse(args)
             driver = RoundsDriver(settings)
+            # After the driver's checks, so a refused command leaves no config behind; nulls kept: the full picture.
             atomic_write_text(driver.root / "rounds_config.yaml", parser.dump(config, skip_none=False))
             driver.run()
         except stopping.StopRequested as stop:

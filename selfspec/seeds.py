@@ -78,12 +78,12 @@ def parse_seed_bytes(data: bytes, path: str) -> tuple[list[Seed], list[str]]:
                 problems.append(
                     f"{path}:{line}: id: duplicate id {seed.id!r} (first used on line {first_line_of_id[seed.id]})"
                 )
-            else:
+            else:  # the first record keeps the id; later ones are reported, never silently renamed
                 first_line_of_id[seed.id] = line
                 seeds.append(seed)
     if not seeds and not problems:
         problems.append(f"{path}:1: file: holds no seeds; expected at least one record")
-    problems.sort(key=_line_of)
+    problems.sort(key=_line_of)  # encoding problems are found in a first pass: merge them into file order
     return seeds, problems
 
 
@@ -97,7 +97,7 @@ def _line_of(problem: str) -> int:
 
 def _decode(data: bytes, path: str) -> tuple[str, list[str]]:
     """UTF-8 (a leading BOM is fine); each undecodable line is reported and then replaced."""
-    data = data.removeprefix(b"\xef\xbb\xbf")
+    data = data.removeprefix(b"\xef\xbb\xbf")  # editors on Windows write a BOM; json.loads refuses it
     problems = []
     for number, raw in enumerate(data.split(b"\n"), start=1):
         try:
@@ -107,6 +107,7 @@ def _decode(data: bytes, path: str) -> tuple[str, list[str]]:
                 f"{path}:{number}: encoding: not valid UTF-8 (byte 0x{raw[err.start]:02x} at "
                 f"column {err.start + 1}); save the file as UTF-8"
             )
+    # Replaced, not dropped: the other records are still parsed, so one run reports every problem.
     return data.decode("utf-8", errors="replace"), problems
 
 
@@ -165,7 +166,7 @@ def _validate_record(record: Any, path: str, line: int) -> tuple[list[Seed], lis
     where = f"{path}:{line}"
     if not isinstance(record, dict):
         return [], [f"{where}: record: expected a JSON object, got {_json_type(record)}"]
-    if "instances" in record:
+    if "instances" in record:  # the one field only a Self-Instruct task has
         return _validate_self_instruct(record, where, line)
     problems = _unknown_fields(record, TRIPLET_FIELDS, where)
     instruction = _text(record, "instruction", where, problems)
@@ -175,7 +176,7 @@ def _validate_record(record: Any, path: str, line: int) -> tuple[list[Seed], lis
     seed_id = _optional_id(record, "id", where, problems) or f"line-{line}"
     if problems:
         return [], problems
-    assert instruction is not None and input_ is not None and output is not None
+    assert instruction is not None and input_ is not None and output is not None  # no problems: all read
     return [Seed(instruction, input_, output, task, seed_id)], []
 
 
@@ -195,6 +196,7 @@ def _validate_self_instruct(record: dict[str, Any], where: str, line: int) -> tu
     if problems:
         return [], problems
     assert instruction is not None
+    # One instance keeps the task's own id; several get "#1", "#2", ... so each seed's id stays unique.
     if len(pairs) == 1:
         return [Seed(instruction, pairs[0][0], pairs[0][1], task, base_id)], []
     return [Seed(instruction, inp, out, task, f"{base_id}#{k}") for k, (inp, out) in enumerate(pairs, 1)], []
@@ -253,6 +255,7 @@ def _optional_text(record: dict[str, Any], key: str, where: str, problems: list[
 
 def _optional_id(record: dict[str, Any], key: str, where: str, problems: list[str]) -> str | None:
     value = record.get(key)
+    # Self-Instruct files number their tasks; an id is compared as text. bool is an int: not an id.
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
     return _optional_text(record, key, where, problems)
@@ -272,7 +275,7 @@ def _unknown_fields(record: dict[str, Any], known: tuple[str, ...], where: str, 
 def _json_type(value: Any) -> str:
     if value is None:
         return "null"
-    if isinstance(value, bool):
+    if isinstance(value, bool):  # before int: bool is a subclass of int
         return "boolean"
     if isinstance(value, int | float):
         return "number"

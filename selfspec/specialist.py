@@ -163,7 +163,7 @@ class SpecialistModule(L.LightningModule):
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         loss = self(batch)
-        tokens = int((batch["labels"] != -100).sum())
+        tokens = int((batch["labels"] != -100).sum())  # what the loss averaged over: response tokens only
         self.log("train/loss", loss, prog_bar=True, batch_size=batch["input_ids"].shape[0])
         self.log("train/response_tokens", float(tokens), reduce_fx="sum", on_step=False, on_epoch=True)
         return loss
@@ -242,11 +242,13 @@ class SpecialistModule(L.LightningModule):
             ):
                 if isinstance(schedule, WarmupCosine):
                     schedule.total_steps = max(1, int(self.trainer.estimated_stepping_batches))
+                    # LambdaLR set lr when it was built, with total 0 (factor 1): redo it for the current step.
                     group["lr"] = base * schedule(scheduler.last_epoch)
 
     def _make_optimizer(self, params: list[torch.nn.Parameter]) -> torch.optim.Optimizer:
         name = self.optimizer_name
         if name == "auto":
+            # Paged states only help where GPU memory runs out; bitsandbytes' CPU optimizer gains nothing.
             on_cuda = self.device.type == "cuda" and bitsandbytes_problem() is None
             name = "paged_adamw" if on_cuda else "adamw"
         if name == "paged_adamw":
@@ -265,7 +267,7 @@ class SpecialistModule(L.LightningModule):
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         expected, found = self.trainable_names(), set(checkpoint["state_dict"])
         if expected != found:
-            missing, unexpected = sorted(expected - found)[:3], sorted(found - expected)[:3]
+            missing, unexpected = sorted(expected - found)[:3], sorted(found - expected)[:3]  # 3 names identify it
             raise ConfigError(
                 f"checkpoint does not fit this model's adapter (missing {missing}, unexpected {unexpected}); "
                 "was it trained with other --model.lora settings or another base model?"

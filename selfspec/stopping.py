@@ -43,7 +43,7 @@ def handled() -> Iterator[None]:
     scripts wrap their work in it); the previous handlers come back afterwards, so in-process
     callers such as tests keep their own Ctrl-C."""
     global _requested
-    _requested = None
+    _requested = None  # a request left from an earlier in-process command must not stop this one
     if threading.current_thread() is not threading.main_thread():
         yield  # only the main thread may set handlers; a caller in a thread keeps the defaults
         return

@@ -296,6 +296,11 @@ FIT_VALUES = [
         ["--data.generation.num_instructions must be >= 0"],
     ),
     ("moved.yaml", "data: {generation_seed: 1}\n", ["data.generation_seed: moved to data.generation.seed"]),
+    (
+        "renamed_callback.yaml",
+        "trainer: {callbacks: [{class_path: selfspec.callbacks.progress.LogProgress}]}\n",
+        ["class_path selfspec.callbacks.progress.LogProgress: moved to selfspec.callbacks.progress_bar.LogProgress"],
+    ),
 ]
 
 

@@ -70,7 +70,7 @@ def test_log_filter_drops_the_kernels_notice_and_keeps_other_warnings(caplog: py
 def test_the_terminal_bar_never_reads_epoch_n_of_minus_2(max_epochs: int, expected: str) -> None:
     from types import SimpleNamespace
 
-    from selfspec.callbacks.progress import EpochBar
+    from selfspec.callbacks.progress_bar import EpochBar
 
     bar = EpochBar()
     bar._trainer = SimpleNamespace(max_epochs=max_epochs)  # type: ignore[assignment]

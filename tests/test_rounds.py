@@ -9,9 +9,9 @@ import pytest
 from selfspec.errors import ConfigError
 from selfspec.evaluation.runner import EvalSettings
 from selfspec.rounds.lineage import open_lineage
-from selfspec.rounds.report import column_from_report, format_table, gains, summary_json
-from selfspec.rounds.settings import RoundsSettings
+from selfspec.rounds.rounds_settings import RoundsSettings
 from selfspec.rounds.steps import eval_step_config, fit_step_config, plan_steps
+from selfspec.rounds.summary_table import column_from_report, format_table, gains, summary_json
 from selfspec.rounds_cli import parse
 
 FIT = {

@@ -40,6 +40,9 @@ log = logging.getLogger(__name__)
 
 
 class SelfSpecDataModule(L.LightningDataModule):
+    # Loader and tokenisation options stay flat (data.batch_size, not data.loader.batch_size): the module
+    # uses each itself, Lightning's conventions and selfspec's readers look for them there
+    # (datamodule.batch_size for gradient accumulation, data.template in a run's saved config.yaml).
     def __init__(
         self,
         seeds_path: str | Path = "data/seeds/example.jsonl",

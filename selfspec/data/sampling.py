@@ -29,9 +29,10 @@ def length_grouped_order(lengths: Sequence[int], batch_size: int, seed: int, epo
     window = batch_size * MEGABATCH
     batches: list[list[int]] = []
     for start in range(0, len(order), window):
+        # Sorted within a window only: neighbours have similar lengths, yet which examples meet stays random.
         chunk = sorted(order[start : start + window], key=lambda i: -lengths[i])
         batches += [chunk[k : k + batch_size] for k in range(0, len(chunk), batch_size)]
-    shuffled = torch.randperm(len(batches), generator=generator).tolist()
+    shuffled = torch.randperm(len(batches), generator=generator).tolist()  # else lengths would fall within a window
     return [i for b in shuffled for i in batches[b]]
 
 
@@ -73,7 +74,7 @@ class ResumableShuffleSampler(Sampler[int]):
         self.group_by_length = group_by_length
 
     def __len__(self) -> int:
-        return len(self.lengths)
+        return len(self.lengths)  # every pass yields each index once, grouped or not
 
     def __iter__(self) -> Iterator[int]:
         epoch = self.passes.completed  # read now, not when the first index is drawn

@@ -38,14 +38,14 @@ def build_example(
     prompt_ids: Sequence[int], response_ids: Sequence[int], eos_id: int, max_length: int, name: str
 ) -> TokenizedExample:
     """Join prompt and response (+EOS), mask the prompt, apply the truncation policy."""
-    room = max_length - len(prompt_ids)
+    room = max_length - len(prompt_ids)  # response tokens that fit, EOS included
     if room < 1:
         raise ExampleTooLongError(
             f"example {name}: its prompt is {len(prompt_ids)} tokens, leaving no room for the response "
             f"within max_length={max_length}; raise max_length or set overflow: drop"
         )
     response = [*response_ids, eos_id]
-    truncated = len(response) > room
+    truncated = len(response) > room  # a cut keeps the response's head and loses the EOS (module docstring)
     response = response[:room] if truncated else response
     return TokenizedExample([*prompt_ids, *response], [IGNORE_INDEX] * len(prompt_ids) + response, truncated)
 
@@ -53,6 +53,7 @@ def build_example(
 def collate(examples: Sequence[TokenizedExample], pad_id: int) -> dict[str, torch.Tensor]:
     """Right-pad a batch: ``input_ids``/``labels``/``attention_mask``, each (batch, longest)."""
     width = max(len(e.input_ids) for e in examples)
+    # Right padding: positions stay 0..n-1 for every row, as in training without batching (the loss is causal).
     input_ids = torch.full((len(examples), width), pad_id, dtype=torch.long)
     labels = torch.full((len(examples), width), IGNORE_INDEX, dtype=torch.long)
     mask = torch.zeros((len(examples), width), dtype=torch.long)

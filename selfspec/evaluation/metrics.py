@@ -23,8 +23,9 @@ from selfspec.evaluation.normalize import answer_tokens, expand_golds, normalize
 def token_f1(prediction: str, gold: str) -> float:
     """SQuAD v1.1 token F1 of one prediction against one gold answer (after normalisation)."""
     pred, ref = answer_tokens(prediction), answer_tokens(gold)
+    # Multiset overlap: a repeated word counts as often as both texts have it (SQuAD's official script).
     common = sum((Counter(pred) & Counter(ref)).values())
-    if common == 0:
+    if common == 0:  # also covers an empty prediction or gold, whose precision or recall would divide by 0
         return 0.0
     precision, recall = common / len(pred), common / len(ref)
     return 2 * precision * recall / (precision + recall)
@@ -37,7 +38,7 @@ def exact_match(prediction: str, gold: str) -> float:
 
 def rouge_l(prediction: str, gold: str) -> float:
     """ROUGE-L F-measure (longest common subsequence of words) from torchmetrics, no stemming."""
-    from torchmetrics.functional.text.rouge import rouge_score
+    from torchmetrics.functional.text.rouge import rouge_score  # imports nltk machinery: only when scoring
 
     return float(rouge_score(prediction, gold, rouge_keys="rougeL")["rougeL_fmeasure"])
 
@@ -77,6 +78,7 @@ class _MeanBestScore(Metric):
 
     def __init__(self) -> None:
         super().__init__()
+        # float64: thousands of scores in [0, 1] summed in float32 would lose the last digits the report shows.
         self.add_state("total", default=torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
         self.add_state("count", default=torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
 
@@ -89,7 +91,7 @@ class _MeanBestScore(Metric):
         self.count = self.count + len(preds)
 
     def compute(self) -> torch.Tensor:
-        return self.total / self.count.clamp(min=1)
+        return self.total / self.count.clamp(min=1)  # 0 with no examples (a rank with an empty share), not NaN
 
 
 class TokenF1(_MeanBestScore):
@@ -119,6 +121,7 @@ def map_label(prediction: str, labels: Sequence[str]) -> str | None:
     The first sentence decides when it names labels; otherwise the whole text. A label counts when
     its normalised words occur as whole words in the normalised text.
     """
+    # The first sentence: "No. Although some studies say yes, ..." answers no, though "yes" occurs later.
     first = re.split(r"[.\n!?;]", prediction.strip(), maxsplit=1)[0]
     for text in (first, prediction):
         found = [label for label in labels if _has_words(normalize_answer(text), normalize_answer(label))]
@@ -128,7 +131,7 @@ def map_label(prediction: str, labels: Sequence[str]) -> str | None:
 
 
 def _has_words(text: str, words: str) -> bool:
-    return bool(words) and f" {words} " in f" {text} "
+    return bool(words) and f" {words} " in f" {text} "  # padded: "no" must not match inside "not" or "know"
 
 
 def label_scores(gold: Sequence[str], predicted: Sequence[str | None], labels: Sequence[str]) -> tuple[float, float]:
@@ -149,6 +152,7 @@ def _confusion(
         if gi is not None and gi == pi:
             tp[gi] += 1
             continue
+        # A wrong prediction costs twice, as in scikit-learn: a miss of the gold label and a false alarm of its own.
         if gi is not None:
             fn[gi] += 1
         if pi is not None:
@@ -157,6 +161,7 @@ def _confusion(
 
 
 def _accuracy_and_macro(tp: Sequence[int], fp: Sequence[int], fn: Sequence[int], n: int) -> tuple[float, float]:
+    # Labels never gold nor predicted are left out of the mean (scikit-learn's labels=None): F1 0/0 is undefined.
     seen = [(t, f, m) for t, f, m in zip(tp, fp, fn, strict=True) if t + f + m]
     macro = sum(2 * t / (2 * t + f + m) for t, f, m in seen) / len(seen) if seen else 0.0
     return (sum(tp) / n if n else 0.0), macro

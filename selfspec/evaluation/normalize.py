@@ -6,7 +6,7 @@ import re
 import string
 from collections.abc import Iterable
 
-_PUNCTUATION = frozenset(string.punctuation)
+_PUNCTUATION = frozenset(string.punctuation)  # ASCII only, as SQuAD's script: "–" or "’" stay
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 GOLD_SEPARATOR = ", "
 
@@ -14,6 +14,7 @@ GOLD_SEPARATOR = ", "
 def normalize_answer(text: str) -> str:
     """Lowercase, drop ASCII punctuation and the articles a/an/the, collapse white space (SQuAD v1.1 order)."""
     text = "".join(ch for ch in text.lower() if ch not in _PUNCTUATION)
+    # Articles after punctuation, as SQuAD does: "(the)" loses its parentheses first, then "the".
     return " ".join(_ARTICLES.sub(" ", text).split())
 
 
@@ -32,6 +33,6 @@ def expand_golds(answers: Iterable[str]) -> list[str]:
     for answer in answers:
         parts = [answer, *answer.split(GOLD_SEPARATOR)] if GOLD_SEPARATOR in answer else [answer]
         for part in parts:
-            if part.strip() and part not in golds:
+            if part.strip() and part not in golds:  # a list so the order stays; golds are few
                 golds.append(part)
     return golds

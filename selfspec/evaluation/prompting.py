@@ -27,7 +27,7 @@ from selfspec.errors import ConfigError
 from selfspec.evaluation.tasks import EvalRecord, Task
 from selfspec.prompts import PromptTemplate
 
-DEMO_SEPARATOR = "\n\n"
+DEMO_SEPARATOR = "\n\n"  # a blank line: the Alpaca template's own paragraph break between examples
 
 
 class TokenText(Protocol):
@@ -45,10 +45,11 @@ class TokenizerText:
         self.tokenizer = tokenizer
 
     def count(self, text: str) -> int:
-        return len(self.tokenizer(text)["input_ids"])
+        return len(self.tokenizer(text)["input_ids"])  # with BOS: the budget is the generator's full prompt
 
     def head(self, text: str, n_tokens: int) -> str:
-        ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+        ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]  # a cut input sits mid-prompt: no BOS
+        # Untouched text when it fits: decode(encode(x)) need not give x back (whitespace, unknown characters).
         return text if len(ids) <= n_tokens else self.tokenizer.decode(ids[:n_tokens])
 
 
@@ -86,6 +87,7 @@ def render_prompt(
     template: PromptTemplate, demos: Sequence[EvalRecord], query: EvalRecord, inputs: Sequence[str]
 ) -> str:
     """Demonstrations with their first gold answer, then the query; ``inputs`` replace each record's input."""
+    # The first gold answer: one demonstration shows one answer, as the model is asked to give.
     parts = [template.render(d.instruction, text) + d.answers[0] for d, text in zip(demos, inputs[:-1], strict=True)]
     return DEMO_SEPARATOR.join([*parts, template.render(query.instruction, inputs[-1])])
 
@@ -108,7 +110,7 @@ def fit_prompt(
     if demo_inputs is not None:
         prompt = render_prompt(template, demos, query, [*demo_inputs, query.input])
         if text.count(prompt) <= budget:
-            return Fitted(prompt, False, list(demo_inputs) != inputs[:-1], True)
+            return Fitted(prompt, False, list(demo_inputs) != inputs[:-1], True)  # the group's common cut fits
     prompt = render_prompt(template, demos, query, inputs)
     if text.count(prompt) <= budget:
         return Fitted(prompt, False, False, True)
@@ -116,6 +118,7 @@ def fit_prompt(
         demos_only = _fit_inputs(template, demos, query, text, budget, inputs[:-1], inputs[-1])
         if demos_only is not None:
             return Fitted(render_prompt(template, demos, query, demos_only), False, True, True)
+    # Stage 2: the demonstrations alone cannot make room; every input, the query's too, to one cap.
     cut = _fit_inputs(template, demos, query, text, budget, inputs, None)
     prompt = render_prompt(template, demos, query, cut) if cut is not None else ""
     return Fitted(prompt, True, bool(demos), text.count(prompt) <= budget)
@@ -176,6 +179,7 @@ def draw_demonstrations(task: Task, shots: int, seed: int) -> list[EvalRecord]:
             f"task {task.name!r}: {shots}-shot evaluation needs {shots} demonstrations but {where}; "
             "give the task `demos: <file>` or `demos: <N records to hold apart>` in the suite, or lower shots"
         )
+    # A string seed: the same draw whatever other tasks or shots the suite holds, in any order, in any process.
     picked = random.Random(f"{task.name}:{shots}:{seed}").sample(range(n), shots)
     return [task.demos[i] for i in picked]
 
@@ -198,13 +202,14 @@ def task_prompts(
     longest: dict[int, int] = {}  # group -> its longest query's record, which sets the demonstrations' cap
     if shots:
         lengths = [text.count(template.render(r.instruction, r.input)) for r in records]
+        # Groups of similar query lengths: one long query does not shrink the demonstrations of short ones.
         by_length = sorted(range(len(records)), key=lambda i: lengths[i])
         for rank, i in enumerate(by_length):  # shortest first; of equally long queries, the first record
             groups[i] = rank // group_size
             if groups[i] not in longest or lengths[i] > lengths[longest[groups[i]]]:
                 longest[groups[i]] = i
     items = []
-    for seed in seeds if shots else [None]:
+    for seed in seeds if shots else [None]:  # 0-shot has no demonstrations to vary: one set
         demos = draw_demonstrations(task, shots, seed) if seed is not None else []
         shared = {g: shared_demo_inputs(template, demos, records[i], text, budget) for g, i in longest.items()}
         for record, group in zip(records, groups, strict=True):

@@ -32,7 +32,7 @@ def adapter_template(adapter_dir: str | Path) -> str | None:
 
 def checkpoint_template(ckpt_path: str | Path) -> str | None:
     """``data.template`` of the run that wrote ``ckpt_path``; None (announced) when its config is not beside it."""
-    config = Path(ckpt_path).resolve().parent.parent / "config.yaml"
+    config = Path(ckpt_path).resolve().parent.parent / "config.yaml"  # <run>/checkpoints/x.ckpt -> <run>/config.yaml
     data = yaml.safe_load(config.read_text(encoding="utf-8")) if config.is_file() else None
     template = (data or {}).get("data", {}).get("template") if isinstance(data, dict) else None
     if template is None:
@@ -44,7 +44,7 @@ def checkpoint_template(ckpt_path: str | Path) -> str | None:
 
 def check_template(trained: str | None, source: str, requested: str, override: bool) -> None:
     """Refuse ``requested`` when ``source`` was trained with another template, unless ``override``."""
-    if trained is None or trained == requested:
+    if trained is None or trained == requested:  # nothing recorded: the warning above was the message
         return
     if override:
         log.warning(

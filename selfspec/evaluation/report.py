@@ -48,16 +48,18 @@ class Row:
     def sd(self, metric: str) -> float:
         """Sample standard deviation over sets (0 for a single set)."""
         values = getattr(self, metric)
-        return statistics.stdev(values) if len(values) > 1 else 0.0
+        return statistics.stdev(values) if len(values) > 1 else 0.0  # stdev of one value raises
 
 
 def summarise(sets: Sequence[SetResult]) -> list[Row]:
     """Rows per (task, shots) in first-seen order, then a macro row per shots value."""
     rows = []
+    # dict.fromkeys keeps the suite's task order (a set would not); each key is one row.
     for task, kind, shots in dict.fromkeys((s.task, s.kind, s.shots) for s in sets):
         group = [s for s in sets if (s.task, s.shots) == (task, shots)]
         f1, em, rouge_l = (tuple(getattr(s.scores, m) for s in group) for m in METRICS)
         truncated, demos_cut = sum(s.truncated for s in group), sum(s.demos_cut for s in group)
+        # n per set: every set of a (task, shots) scores the same records, so the first set's count is each one's.
         rows.append(Row(task, kind, shots, group[0].n, truncated, f1, em, rouge_l, demos_cut))
     return rows + [_macro(rows, shots) for shots in dict.fromkeys(r.shots for r in rows)]
 
@@ -122,7 +124,7 @@ def format_csv(rows: Sequence[Row]) -> str:
         ]
     )
     for r in rows:
-        means = [f"{v:.6f}" for m in METRICS for v in (r.mean(m), r.sd(m))]
+        means = [f"{v:.6f}" for m in METRICS for v in (r.mean(m), r.sd(m))]  # fixed digits: stable diffs between runs
         writer.writerow([r.task, r.kind, r.shots, len(r.f1), r.n, r.truncated, r.demos_cut, *means])
     return buffer.getvalue()
 
@@ -156,7 +158,7 @@ def plot_runs(
     """
     named = [(f"{label} ({shots}-shot)", rows) for label, report in runs for shots, rows in _by_shots(report).items()]
     tasks = list(dict.fromkeys(r["task"] for _, rows in named for r in rows))
-    tasks = [t for t in tasks if t != MACRO] + ([MACRO] if MACRO in tasks else [])
+    tasks = [t for t in tasks if t != MACRO] + ([MACRO] if MACRO in tasks else [])  # the overall group last
     series = []
     for name, rows in named:
         found = {r["task"]: r for r in rows}
@@ -164,6 +166,7 @@ def plot_runs(
         errors = [100 * _sd(found[t][metric]) if t in found else 0.0 for t in tasks]
         series.append(Series(name, values, errors if any(errors) else None))
     groups = [OVERALL if t == MACRO else t for t in tasks]
+    # One bar per group: its full name (with shots) fits the title; several: the run labels, once each.
     names = [name for name, _ in named] if len(named) == 1 else dict.fromkeys(label for label, _ in runs)
     default_title = "Evaluation: " + ", ".join(names)
     return grouped_bars(groups, series, path, title or default_title, METRIC_NAMES[metric])

@@ -58,7 +58,7 @@ class TaskSpec:
     kind: str
     where: str
     path: Path | None = None
-    dataset: tuple[tuple[str, Any], ...] = ()
+    dataset: tuple[tuple[str, Any], ...] = ()  # sorted (key, value) pairs: hashable, unlike the YAML's dict
     fields: FieldMap = FieldMap()
     instruction: str | None = None
     limit: int | None = None
@@ -88,9 +88,9 @@ def load_suite(path: str | Path) -> list[Task]:
 def parse_suite_text(text: str, path: str, base: Path) -> tuple[list[TaskSpec], list[str]]:
     """Validate a suite's YAML text; relative task paths resolve against ``base``."""
     try:
-        root = yaml.compose(text)
+        root = yaml.compose(text)  # nodes, not values: they keep each key's line for the problem lines
     except yaml.YAMLError as err:
-        line = err.problem_mark.line + 1 if getattr(err, "problem_mark", None) else 1
+        line = err.problem_mark.line + 1 if getattr(err, "problem_mark", None) else 1  # marks count from 0
         return [], [f"{path}:{line}: yaml: {getattr(err, 'problem', None) or err}"]
     if not isinstance(root, yaml.SequenceNode) or not root.value:
         return [], [f"{path}:1: suite: expected a YAML list of tasks (- name: ..., kind: ..., path: ...)"]
@@ -113,7 +113,7 @@ def _spec(node: yaml.Node, path: str, base: Path) -> tuple[TaskSpec | None, list
     if not isinstance(node, yaml.MappingNode):
         return None, [f"{where}: task: expected a mapping with name, kind and path (or dataset)"]
     lines = {key.value: f"{path}:{key.start_mark.line + 1}" for key, _ in node.value}
-    entry = yaml.safe_load(yaml.serialize(node))
+    entry = yaml.safe_load(yaml.serialize(node))  # the node back to plain values, read as safe_load would
     problems = _unknown(entry, SPEC_KEYS, lines, "")
     name, kind = entry.get("name"), entry.get("kind")
     if not isinstance(name, str) or not NAME_PATTERN.match(name):
@@ -125,6 +125,7 @@ def _spec(node: yaml.Node, path: str, base: Path) -> tuple[TaskSpec | None, list
     instruction, limit = entry.get("instruction"), entry.get("limit")
     if instruction is not None and not (isinstance(instruction, str) and instruction.strip()):
         problems.append(f"{lines['instruction']}: instruction: expected a non-empty string")
+    # bool is an int in Python; `limit: yes` would otherwise read as 1.
     if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
         problems.append(f"{lines['limit']}: limit: expected a positive integer, got {limit!r}")
     demos = _demos(entry.get("demos"), lines.get("demos", where), base, problems)
@@ -135,7 +136,7 @@ def _spec(node: yaml.Node, path: str, base: Path) -> tuple[TaskSpec | None, list
 
 
 def _demos(value: Any, where: str, base: Path, problems: list[str]) -> Path | int | None:
-    if value is None or isinstance(value, str):
+    if value is None or isinstance(value, str):  # a file, relative to the suite like `path`
         return None if value is None else base / value
     if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
         return value
@@ -176,7 +177,7 @@ def _source(
         problems.append(f"{lines['dataset']}: dataset: expected a mapping with at least path (load_dataset's)")
         return None, ()
     problems.extend(_unknown(dataset, DATASET_KEYS, {}, "dataset.", lines["dataset"]))
-    return None, tuple(sorted(dataset.items()))
+    return None, tuple(sorted(dataset.items()))  # sorted: the same arguments in any order are one spec
 
 
 def _field_map(value: Any, where: str, problems: list[str]) -> FieldMap:
@@ -219,6 +220,7 @@ def _load_task(spec: TaskSpec) -> tuple[Task | None, list[str]]:
         demos, records, demo_source = records[: spec.demos], records[spec.demos :], f"first {spec.demos} of {source}"
         if not records:
             problems.append(f"{spec.where}: demos: holding apart {spec.demos} records leaves none to score")
+    # Demonstrations count too: a label that only a demonstration shows is still a label the model may answer.
     labels = spec.labels or (task_labels([*demos, *records]) if spec.kind == "label" else ())
     problems.extend(_unlabelled(records, labels, spec) if spec.kind == "label" else [])
     if problems:
@@ -243,15 +245,16 @@ def _unlabelled(records: Sequence[EvalRecord], labels: tuple[str, ...], spec: Ta
         f"{spec.where}: labels: record {r.id!r} answers {r.answers[0]!r}, not one of {list(labels)}"
         for r in records
         if normalize_answer(r.answers[0]) not in known
-    ][:5]
+    ][:5]  # a wrong label list would flag most records: five name the problem without flooding the terminal
 
 
 def _dataset_records(spec: TaskSpec) -> tuple[list, list[str], str]:
-    import datasets
+    import datasets  # heavy (pyarrow, fsspec): imported only for a suite that uses a dataset
 
     kwargs = dict(spec.dataset)
     source = f"dataset {kwargs['path']}[{kwargs.get('split', 'train')}]"
     try:
+        # load_dataset without a split returns a DatasetDict; "train" is what a plain JSON file has.
         rows = datasets.load_dataset(**{"split": "train", **kwargs})
     except Exception as err:  # datasets raises many types (FileNotFoundError, ConnectionError, ValueError...)
         return [], [f"{spec.where}: dataset: cannot load {kwargs}: {err}"], source

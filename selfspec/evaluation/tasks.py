@@ -16,7 +16,7 @@ from typing import Any, Literal, get_args
 from selfspec.errors import SelfSpecError
 
 TaskKind = Literal["label", "extraction", "free_text"]
-TASK_KINDS: tuple[str, ...] = get_args(TaskKind)
+TASK_KINDS: tuple[str, ...] = get_args(TaskKind)  # one list for the type checker and the suite's validation
 
 
 class TaskFileError(SelfSpecError):
@@ -87,10 +87,11 @@ class Task:
 
 def task_labels(records: Iterable[EvalRecord]) -> tuple[str, ...]:
     """A label task's labels when the suite names none: the first gold answers, in first-seen order."""
+    # dict.fromkeys, not set: the order is the file's, so prompts listing the labels are reproducible.
     return tuple(dict.fromkeys(r.answers[0].strip() for r in records))
 
 
-_MISSING = object()
+_MISSING = object()  # a sentinel, not None: a column present with value null is a different problem
 
 
 def lookup(row: Any, dotted: str) -> Any:
@@ -108,12 +109,12 @@ def parse_task_jsonl(
 ) -> tuple[list[EvalRecord], list[str]]:
     """Validate a JSON Lines task file's bytes; returns the records and the problems (empty when valid)."""
     problems: list[str] = []
-    rows = list(_jsonl_rows(data.removeprefix(b"\xef\xbb\xbf"), path, problems))
+    rows = list(_jsonl_rows(data.removeprefix(b"\xef\xbb\xbf"), path, problems))  # a BOM from Windows editors
     records, row_problems = records_from_rows(rows, fields, instruction)
     problems.extend(row_problems)
     if not rows and not problems:
         problems.append(f"{path}:1: file: holds no records; expected one JSON object per line")
-    return records, sorted(problems, key=_line_number)
+    return records, sorted(problems, key=_line_number)  # encoding and row problems interleave in file order
 
 
 def _jsonl_rows(data: bytes, path: str, problems: list[str]) -> Iterator[tuple[str, str, Any]]:
@@ -163,6 +164,7 @@ def _record(
     input_ = _string(row, fields.input, where, problems, default="", allow_empty=True)
     answers = _answers(row, fields.answers, where, problems)
     raw_id = lookup(row, fields.id)
+    # Data sets number their rows (int ids); ids are compared as text, and are optional.
     record_id = default_id if raw_id is _MISSING or raw_id is None else str(raw_id)
     if problems or text is None or input_ is None:
         return None, problems
@@ -196,22 +198,24 @@ def _answers(row: dict[str, Any], field: str, where: str, problems: list[str]) -
     if value is _MISSING or value is None:
         problems.append(f"{where}: {field}: missing required field{_hint(field, row)}")
         return ()
-    values = [value] if isinstance(value, str) else value
+    values = [value] if isinstance(value, str) else value  # SQuAD-style tasks list several gold answers
     if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
         problems.append(f"{where}: {field}: expected a string or a list of strings")
         return ()
-    answers = tuple(v for v in values if v.strip())
+    answers = tuple(v for v in values if v.strip())  # an empty gold answer would make any prediction score 0
     if not answers:
         problems.append(f"{where}: {field}: no non-empty gold answer; give at least one")
     return answers
 
 
 def _hint(field: str, row: dict[str, Any]) -> str:
+    # Match the last part of a dotted name against the row's top-level keys: the usual typo is there.
     close = difflib.get_close_matches(field.split(".")[-1], [str(k) for k in row], n=1)
     return f"; did you mean {close[0]!r}? (or map it under fields: in the suite)" if close else ""
 
 
 def _line_number(problem: str) -> int:
+    # "path:line: ..." where path may itself hold ':'; a dataset's "row N" problems sort first (0).
     head = problem.split(": ", 1)[0]
     number = head.rsplit(":", 1)[-1]
     return int(number) if number.isdigit() else 0

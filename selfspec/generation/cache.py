@@ -29,5 +29,5 @@ def is_complete(directory: Path) -> bool:
 
 def write_manifest(directory: Path, files: list[str], meta: dict[str, Any]) -> None:
     """The completion mark: hashes of the final files plus ``meta``; written after everything else."""
-    hashes = {name: content_hash(directory / name) for name in files}
+    hashes = {name: content_hash(directory / name) for name in files}  # lets a reader check a copied cache
     atomic_write_json(directory / MANIFEST, {**meta, "files": hashes})

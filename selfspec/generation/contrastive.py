@@ -17,7 +17,7 @@ from transformers import LogitsProcessor, LogitsProcessorList
 
 def contrastive_scores(expert_logits: torch.Tensor, amateur_logits: torch.Tensor, alpha: float) -> torch.Tensor:
     """Pure: the contrastive score of each token. (B, V) in, (B, V) out."""
-    expert = expert_logits.float().log_softmax(dim=-1)
+    expert = expert_logits.float().log_softmax(dim=-1)  # float32: a bf16 difference of log-probs is too coarse
     amateur = amateur_logits.float().log_softmax(dim=-1)
     # p >= alpha * max p  <=>  log p >= log alpha + max log p
     plausible = expert >= expert.max(dim=-1, keepdim=True).values + torch.log(torch.tensor(alpha))
@@ -62,6 +62,7 @@ class ContrastiveProcessor(LogitsProcessor):
                 [self.mask, self.mask.new_ones(input_ids.shape[0], input_ids.shape[1] - self.seen)], 1
             )
             new = input_ids[:, self.seen :]
+        # Positions count real tokens only, as generate() computes them: a left-padded row starts at 0 too.
         positions = (self.mask.cumsum(dim=-1) - 1).clamp(min=0)[:, -new.shape[1] :]
         with self.model.disable_adapter():
             out = self.model(
@@ -73,7 +74,7 @@ class ContrastiveProcessor(LogitsProcessor):
             )
         self.cache = out.cache
         self.seen = input_ids.shape[1]
-        return out.logits[:, -1, :]
+        return out.logits[:, -1, :]  # (B, V): the next token's logits only
 
 
 def contrastive_factory(model: Any, alpha: float, pad_token_id: int) -> Any:

@@ -36,6 +36,7 @@ def shipped_domains() -> list[str]:
 def load_domain(name_or_path: str) -> Domain:
     """A shipped domain by name (``biomedicine``, ``finance``) or a YAML file with the same fields."""
     path = Path(name_or_path)
+    # A YAML suffix means a file even when it is missing: "no such file" beats "unknown domain".
     if name_or_path.endswith((".yaml", ".yml")) or path.is_file():
         if not path.is_file():
             raise ConfigError(f"--data.generation.domain: no such file {name_or_path!r}")

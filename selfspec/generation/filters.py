@@ -56,7 +56,7 @@ class FilterSettings:
     max_words: int = 150
     blocklist: tuple[str, ...] = BLOCKLIST
     rouge_threshold: float = 0.7
-    ngram: int = 13
+    ngram: int = 13  # the n-gram length of GPT-3's contamination analysis: long enough to be no coincidence
 
 
 def word_count_ok(instruction: str, settings: FilterSettings) -> bool:
@@ -71,6 +71,7 @@ def blocklist_pattern(words: Iterable[str]) -> re.Pattern[str]:
 def starts_badly(instruction: str) -> bool:
     """Empty, or starting with punctuation or a non-ASCII character."""
     text = instruction.lstrip()
+    # Alpaca's filter: a leading symbol is mostly list debris, a non-ASCII letter mostly another language.
     return not text or not text[0].isascii() or not text[0].isalnum()
 
 

@@ -24,7 +24,7 @@ from selfspec.modeling.loading import BUILTIN_PREFIX, resolve_model_source
 log = logging.getLogger(__name__)
 
 HASHES_FILE = "file-hashes.json"
-RACY_SECONDS = 2.0
+RACY_SECONDS = 2.0  # coarser than any common file system's mtime granularity (FAT: 2 s)
 _CHUNK = 1 << 24  # 16 MiB reads: weights are never held in memory whole
 
 
@@ -49,7 +49,7 @@ class FileHashes:
         self.new: dict[str, dict[str, Any]] = {}
 
     def hash(self, file: Path) -> str:
-        key, stat = str(file.resolve()), file.stat()
+        key, stat = str(file.resolve()), file.stat()  # resolved: a symlinked HF snapshot shares its blob's entry
         entry = self.new.get(key) or self.entries.get(key)
         if entry and (entry["size"], entry["mtime_ns"]) == (stat.st_size, stat.st_mtime_ns):
             return str(entry["sha256"])
@@ -62,6 +62,7 @@ class FileHashes:
         """Merge the new hashes into the store (re-read first: other processes may have written it)."""
         if not self.new:
             return
+        # Entries of deleted files are pruned, or the store would grow with every model ever hashed.
         merged = {k: v for k, v in _load(self.store).items() if Path(k).exists()} | self.new
         atomic_write_json(self.store, merged)
         self.entries, self.new = merged, {}
@@ -75,7 +76,7 @@ def _load(store: Path) -> dict[str, dict[str, Any]]:
     except (OSError, ValueError) as err:
         log.warning("ignoring unreadable hash cache %s (%s); files are hashed again", store, err)
         return {}
-    return entries if isinstance(entries, dict) else {}
+    return entries if isinstance(entries, dict) else {}  # valid JSON of another shape: start afresh
 
 
 def directory_hash(directory: Path, hashes: FileHashes) -> str:
@@ -87,6 +88,7 @@ def directory_hash(directory: Path, hashes: FileHashes) -> str:
         relative = file.relative_to(directory)
         if any(part.startswith(".") for part in relative.parts):
             continue
+        # NUL can be in no file name: "a" + "bc" and "ab" + "c" cannot give the same bytes.
         digest.update(f"{relative.as_posix()}\x00{hashes.hash(file)}\n".encode())
     return digest.hexdigest()
 

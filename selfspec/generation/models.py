@@ -24,8 +24,11 @@ def model_generator_factory(plan: GenerationPlan, device: torch.device | None = 
 
     def make(adapter: str | None) -> BatchGenerator:
         target = device or default_device()
+        # plan.dtype is for the default device (it enters the fingerprint); an explicit device decides its own.
         dtype = plan.dtype if device is None else inference_dtype(target, plan.precision)
         log.info("generation: loading %s%s on %s", plan.base_model, f" + {adapter}" if adapter else "", target)
+        # Unquantised whatever --model.quantization says: the fingerprint has no quantisation key, so the
+        # data must not depend on how the adapter is later trained.
         model = load_base(plan.base_model, "none", target, plan.trust_remote_code, dtype)
         if adapter is not None:
             model = attach_adapter(model, adapter, base_name=plan.base_model)

@@ -43,10 +43,10 @@ def lcs_length(a: list[int], b: list[int]) -> int:
     for i, token in enumerate(a):
         masks[token] = masks.get(token, 0) | (1 << i)
     full = (1 << len(a)) - 1
-    v = full
+    v = full  # one bit per item of a; a zero bit marks a match on the current LCS (Hyyrö's row vector)
     for token in b:
         u = v & masks.get(token, 0)
-        v = ((v + u) | (v - u)) & full
+        v = ((v + u) | (v - u)) & full  # the carry of v + u moves each match to the leftmost usable position
     return len(a) - v.bit_count()
 
 
@@ -70,7 +70,7 @@ class NoveltyIndex:
         self.threshold = threshold
         self.vocab: dict[str, int] = {}
         self.items: list[list[int]] = []
-        self.lengths = array("i")
+        self.lengths = array("i")  # int32 array, viewed by numpy without a copy in too_similar
         # token id -> (pool item ids, count of the token in that item), appended as items arrive
         self.postings_items: list[array] = []
         self.postings_counts: list[array] = []

@@ -54,6 +54,7 @@ class GenerationPlan(GenerationSettings):
     @classmethod
     def of(cls, settings: GenerationSettings, seeds_path: str | Path, base_model: str, trust_remote_code: bool) -> Self:
         """The plan of a data module: its ``generation`` settings, seed file and base model."""
+        # Field by field, not asdict: asdict would turn the nested settings into dicts.
         fields = {f.name: getattr(settings, f.name) for f in dataclasses.fields(settings)}
         return cls(**fields, seeds_path=Path(seeds_path), base_model=base_model, trust_remote_code=trust_remote_code)
 
@@ -136,7 +137,7 @@ class GenerationPlan(GenerationSettings):
         return self.rounds_key | {
             "brainstorm": asdict(self.brainstorm),
             "filters": asdict(self.filters),
-            "eval_files": sorted(content_hash(p) for p in self.eval_files),
+            "eval_files": sorted(content_hash(p) for p in self.eval_files),  # by content, in any order or place
             "num_instructions": self.num_instructions,
         }
 

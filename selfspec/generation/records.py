@@ -77,14 +77,14 @@ class BrainstormedPrompt:
 
     def to_json(self) -> dict[str, Any]:
         row = asdict(self)
-        row["items"] = [list(item) for item in self.items]
+        row["items"] = [list(item) for item in self.items]  # JSON has no tuples; lists are what old shards hold
         if self.passage_ids is None:
             del row["passage_ids"]
         return row
 
     @classmethod
     def from_json(cls, row: dict[str, Any]) -> Self:
-        items = [(instruction, input) for instruction, input in row["items"]]
+        items = [(instruction, input) for instruction, input in row["items"]]  # unpacking checks each is a pair
         return cls(
             row["seed_ids"], row["sample_seed"], row["raw"], row["new_tokens"], row["truncated"], items,
             row["unparsed"], row.get("passage_ids"),
@@ -211,6 +211,7 @@ def read_record(path: Path, parse: Parse[R]) -> R | None:
 
 def write_rows(path: Path, rows: list[Any]) -> None:
     """Records as JSON Lines, keys sorted, so equal data gives equal bytes."""
+    # ensure_ascii=False: domain text (Greek letters, accents) stays readable and the bytes stay as before.
     text = "".join(json.dumps(r.to_json(), sort_keys=True, ensure_ascii=False) + "\n" for r in rows)
     atomic_write_text(path, text)
 
@@ -225,7 +226,7 @@ def _parse(path: Path, parse: Parse[R], row: Any, line: int | None = None) -> R:
     where = f"{path}:{line}" if line else str(path)
     try:
         return parse(row)
-    except KeyError as err:
+    except KeyError as err:  # from_json indexes row[...]: a missing field surfaces as KeyError
         raise RecordError(f"{where}: missing field {err}; delete the folder to generate it again") from None
     except (TypeError, ValueError, AttributeError) as err:
         raise RecordError(f"{where}: unreadable record ({err}); delete the folder to generate it again") from None

@@ -21,6 +21,7 @@ class FilterReplay:
 
     def __init__(self, plan: GenerationPlan) -> None:
         self.target = plan.num_instructions
+        # The seeds' instructions start the novelty index: a paraphrase of a seed is not a new task.
         self.filter = InstructionFilter(plan.filters, [s.instruction for s in plan.seeds], plan.eval_ngrams)
         self.kept: list[Candidate] = []
         self.counts = {"rounds": 0, "prompts": 0, "parsed": 0, "unparsed": 0, "truncated": 0}
@@ -45,7 +46,7 @@ class FilterReplay:
             self.counts["unparsed"] += len(row.unparsed)
             self.counts["truncated"] += int(row.truncated)
             for candidate in row.candidates:
-                if self.done:
+                if self.done:  # checked per item, not per round: see the docstring
                     return
                 self.counts["parsed"] += 1
                 if self.filter.reason_to_drop(candidate) is None:

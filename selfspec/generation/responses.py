@@ -33,6 +33,7 @@ def render_task(instruction: str, input: str, output: str | None = None) -> str:
 
 
 def render_passages(passages: Sequence[str]) -> str:
+    # Each passage on one line: its own blank lines or "###" lines would read as the end of the task.
     numbered = "\n".join(f"[{i}] {' '.join(p.split())}" for i, p in enumerate(passages, start=1))
     return f"Background knowledge:\n{numbered}\n\n"
 
@@ -60,6 +61,7 @@ def pick_demonstrations(seeds: Sequence[Seed], k: int, seed: int, item: int, gro
 
 def demonstration_groups(indices: range, group_size: int) -> list[range]:
     """``indices`` cut where the demonstration group changes (item // group_size), in order."""
+    # A chunk need not begin on a group boundary: its first index opens a (partial) group.
     starts = [i for i in indices if i == indices.start or i % group_size == 0]
     if not starts:
         return []

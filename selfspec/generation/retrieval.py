@@ -40,10 +40,10 @@ def load_corpus(path: str | Path) -> list[Passage]:
     path = Path(path)
     if not path.exists():
         raise ConfigError(f"--data.generation.retrieval_corpus={str(path)!r}: no such file or directory")
-    if path.is_dir() and (path / "dataset_info.json").is_file():
+    if path.is_dir() and (path / "dataset_info.json").is_file():  # what save_to_disk writes; checked before *.txt
         passages = _from_hf_dataset(path)
     elif path.is_dir():
-        passages = [p for f in sorted(path.rglob("*.txt")) for p in _from_text(f)]
+        passages = [p for f in sorted(path.rglob("*.txt")) for p in _from_text(f)]  # sorted: ids stable everywhere
     elif path.suffix == ".jsonl":
         passages = _from_jsonl(path)
     else:
@@ -64,6 +64,7 @@ def _from_jsonl(path: Path) -> list[Passage]:
             raise ConfigError(f"{path}:{line_no}: json: {err.msg} (column {err.colno})") from None
         if not isinstance(row, dict):
             raise ConfigError(f"{path}:{line_no}: record: expected a JSON object with a `text` string")
+        # PubMed dumps have title + abstract and no text; a given text wins.
         parts = [row.get(k) for k in ("text",)] if "text" in row else [row.get("title"), row.get("abstract")]
         if any(p is not None and not isinstance(p, str) for p in parts):
             raise ConfigError(f"{path}:{line_no}: text: expected a string")
@@ -75,7 +76,7 @@ def _from_jsonl(path: Path) -> list[Passage]:
 
 
 def _from_text(path: Path) -> list[Passage]:
-    paragraphs = _read_text(path).split("\n\n")
+    paragraphs = _read_text(path).split("\n\n")  # a blank line ends a passage; wrapped lines stay together
     return [Passage(f"{path.name}:{i}", p.strip()) for i, p in enumerate(paragraphs) if p.strip()]
 
 
@@ -118,8 +119,9 @@ class Retriever:
         import bm25s
 
         self.passages = load_corpus(corpus_path) if passages is None else passages
+        # 16 hex digits (64 bits): ample for the few corpora of one cache, and a short folder name.
         index_dir = Path(cache_dir) / "bm25" / (corpus_hash or content_hash(corpus_path))[:16]
-        if (index_dir / "params.index.json").is_file():
+        if (index_dir / "params.index.json").is_file():  # the folder is renamed into place whole: present = complete
             self.index = bm25s.BM25.load(str(index_dir))
         else:
             log.info("retrieval: indexing %d passages of %s", len(self.passages), corpus_path)
@@ -135,9 +137,11 @@ class Retriever:
         # bm25s cannot return more passages than the corpus has.
         k = min(k, len(self.passages))
         tokens = bm25s.tokenize(list(queries), stopwords="en", show_progress=False)
+        # One thread: bm25s's pool would compete with torch's threads in the same generation step.
         docs, scores = self.index.retrieve(tokens, k=k, show_progress=False, n_threads=1)
         return [
             [
+                # Rounded: the score is written into data.jsonl, whose bytes must not vary in the last float bits.
                 Hit(self.passages[d].id, round(float(s), 6), self.passages[d].text)
                 for d, s in zip(row, srow, strict=True)
             ]

@@ -17,7 +17,7 @@ from selfspec.errors import ConfigError
 from selfspec.generation.filters import FilterSettings
 from selfspec.modeling.precision import PRECISIONS
 
-FLAG = "--data.generation"
+FLAG = "--data.generation"  # every message names the flag; a YAML user reads the same dotted path
 
 
 @dataclass(frozen=True)
@@ -123,13 +123,14 @@ class GenerationSettings:
     precision: str = "auto"
     response_adapter: str | None = None
     retrieval_corpus: str | None = None
-    eval_files: tuple[str, ...] = ()
+    eval_files: tuple[str, ...] = ()  # a tuple, not a list: the settings are frozen and hashable
     brainstorm: BrainstormSettings = field(default_factory=BrainstormSettings)
     filters: FilterSettings = field(default_factory=FilterSettings)
     responses: ResponseSettings = field(default_factory=ResponseSettings)
 
     def __post_init__(self) -> None:
-        # A config gives strings and lists; the fingerprints want one form of each.
+        # A config gives strings and lists; the fingerprints want one form of each. object.__setattr__:
+        # the dataclass is frozen, and this is the one place allowed to normalise it.
         object.__setattr__(self, "cache_dir", Path(self.cache_dir))
         object.__setattr__(self, "eval_files", tuple(self.eval_files))
         if self.num_instructions < 0:

@@ -86,7 +86,7 @@ class Units:
     # --- stage 1: instructions (docs/method.md steps 2-3) ----------------------------------
 
     def round_path(self, k: int) -> Path:
-        return self.plan.rounds_dir / f"round-{k:05d}.json"
+        return self.plan.rounds_dir / f"round-{k:05d}.json"  # zero-padded: a listing shows rounds in order
 
     def brainstorm_round(self, k: int) -> BrainstormRound:
         """Generate round ``k`` (unless its shard exists) and return it."""
@@ -226,7 +226,7 @@ class Units:
         if self._retriever is None:
             passages = self._corpus_passages()
             self._retriever = Retriever(plan.retrieval_corpus, plan.cache_dir, passages, plan.corpus_hash)
-        queries = [f"{c.instruction} {c.input}" for c in items]
+        queries = [f"{c.instruction} {c.input}" for c in items]  # the input often names the entity to look up
         return self._retriever.search(queries, plan.responses.retrieval_top_k)
 
     def finish_dataset(self, instructions: list[Candidate]) -> Path:
@@ -267,6 +267,7 @@ class Units:
 def _brainstormed(
     seed_ids: list[str], passage_ids: list[str] | None, sample_seed: int, gen: Generation, max_new_tokens: int
 ) -> BrainstormedPrompt:
+    # A sample that used every token was cut off: its last item may be half an instruction.
     parsed = parse_continuation(gen.raw, hit_token_limit=gen.new_tokens >= max_new_tokens)
     items = [(c.instruction, c.input) for c in parsed.items]
     return BrainstormedPrompt(

@@ -57,7 +57,7 @@ def load_base(
     ``dtype`` (the weights' dtype when unquantised, the compute dtype when quantised) defaults to
     bf16 on GPUs that support it and float32 elsewhere.
     """
-    from transformers import AutoModelForCausalLM
+    from transformers import AutoModelForCausalLM  # here: importing transformers costs seconds
 
     device = device or torch.device("cpu")
     source = resolve_model_source(base_model)
@@ -70,6 +70,7 @@ def load_base(
             trust_remote_code=trust_remote_code,
             dtype=dtype,
             quantization_config=quant,
+            # bitsandbytes quantises while loading, onto the device; a quantised model cannot be moved after.
             device_map={"": device} if quant is not None else None,
         )
     except (OSError, ValueError) as err:
@@ -101,6 +102,7 @@ def add_lora(base: Any, lora: LoraSettings, gradient_checkpointing: bool = False
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
 
     if getattr(base, "is_loaded_in_4bit", False) or getattr(base, "is_loaded_in_8bit", False):
+        # QLoRA: float32 layer norms and output head, input gradients on (checkpointing needs them).
         base = prepare_model_for_kbit_training(base, use_gradient_checkpointing=gradient_checkpointing)
     elif gradient_checkpointing:
         base.gradient_checkpointing_enable()
@@ -113,7 +115,7 @@ def add_lora(base: Any, lora: LoraSettings, gradient_checkpointing: bool = False
     )
     try:
         return get_peft_model(base, config)
-    except ValueError as err:
+    except ValueError as err:  # PEFT's error for target module names the model does not have
         raise ConfigError(f"--model.lora.target_modules={lora.target_modules!r}: {err}") from err
 
 
@@ -127,7 +129,7 @@ def attach_adapter(
     """
     from peft import PeftModel
 
-    from selfspec.modeling.compat import check_adapter_fits, describe_adapter
+    from selfspec.modeling.compat import check_adapter_fits, describe_adapter  # compat imports this module
 
     check_adapter_fits(base, describe_adapter(adapter_dir), base_name)
     return PeftModel.from_pretrained(base, str(adapter_dir), is_trainable=trainable, adapter_name=name)

@@ -77,13 +77,13 @@ def build_tiny_llama(out_dir: str | Path, spec: TinyLlamaSpec = TinyLlamaSpec())
         num_attention_heads=spec.num_attention_heads,
         num_key_value_heads=spec.num_key_value_heads,
         max_position_embeddings=spec.max_position_embeddings,
-        tie_word_embeddings=False,
+        tie_word_embeddings=False,  # a separate output head, as in the 7B Llamas whose code path this mimics
         initializer_range=spec.initializer_range,
     )
-    with torch.random.fork_rng(devices=[]):
+    with torch.random.fork_rng(devices=[]):  # the caller's RNG stream is left where it was
         torch.manual_seed(spec.seed)
         model = LlamaForCausalLM(config)
-    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    model.generation_config.pad_token_id = tokenizer.pad_token_id  # else generate() warns on every call
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
     return out_dir
@@ -94,7 +94,7 @@ def llama_config(tokenizer: PreTrainedTokenizerFast, **shape: Any) -> LlamaConfi
     from transformers import LlamaConfig
 
     return LlamaConfig(
-        vocab_size=len(tokenizer),
+        vocab_size=len(tokenizer),  # len counts the special tokens, which vocab_size of the trainer may not
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
@@ -114,12 +114,13 @@ def train_bpe_tokenizer(texts: Iterable[str], vocab_size: int, min_frequency: in
     from transformers import PreTrainedTokenizerFast
 
     tok = Tokenizer(models.BPE())
+    # No prefix space: "### Response:\n" + response must tokenise the same as the two parts apart.
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
         special_tokens=["<pad>", "<s>", "</s>"],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),  # all 256 bytes: any text encodes, unseen or not
         min_frequency=min_frequency,
         show_progress=False,
     )
@@ -144,7 +145,7 @@ def ensure_builtin(name: str) -> Path:
         known = sorted([*BUILDERS, *WHEEL_MODELS])
         raise ModelLoadError(f"base_model 'builtin:{name}' is unknown; built-in models: {known}")
     target = cache_root() / "builtin" / f"{name}-v{BUILD_VERSION}"
-    if not (target / "config.json").is_file():
+    if not (target / "config.json").is_file():  # written last by save_pretrained: its presence means complete
         build_atomically(target, BUILDERS[name])
     return target
 

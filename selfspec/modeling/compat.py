@@ -46,7 +46,7 @@ WEIGHT_FILES = ("adapter_model.safetensors", "adapter_model.bin")  # what PEFT s
 
 def describe_adapter(adapter_dir: str | Path, name: str | None = None) -> AdapterInfo:
     """Read an adapter directory's records; ``ModelLoadError`` (naming it) when it is not one."""
-    path = Path(adapter_dir).expanduser()
+    path = Path(adapter_dir).expanduser()  # a YAML value is not shell-expanded: "~/runs/..." must work too
     label = f"adapter {name!r} ({adapter_dir})" if name else f"adapter {str(adapter_dir)!r}"
     if not path.is_dir():
         raise ModelLoadError(f"{label}: no such directory")
@@ -60,6 +60,7 @@ def describe_adapter(adapter_dir: str | Path, name: str | None = None) -> Adapte
         meta = read_adapter_meta(path)
     except (OSError, ValueError) as err:
         raise ModelLoadError(f"{label}: unreadable adapter record ({err})") from err
+    # selfspec's record first: PEFT's holds the resolved local path of a builtin: model, not its name.
     base = meta.get("base_model") or peft_config.get("base_model_name_or_path")
     return AdapterInfo(label, path, base, meta.get("template"), meta.get("quantization"))
 
@@ -68,7 +69,7 @@ def same_base(a: str, b: str) -> bool:
     """Whether two ``base_model`` strings name the same model (local paths compared resolved)."""
     if a == b:
         return True
-    if a.startswith(BUILTIN_PREFIX) or b.startswith(BUILTIN_PREFIX):
+    if a.startswith(BUILTIN_PREFIX) or b.startswith(BUILTIN_PREFIX):  # not paths; unequal names differ
         return False
     pa, pb = Path(a).expanduser(), Path(b).expanduser()
     return pa.is_dir() and pb.is_dir() and pa.resolve() == pb.resolve()
@@ -111,7 +112,7 @@ def _agreed(records: Sequence[tuple[str, str | None]], same: Callable[[str, str]
     recorded: str | None = None
     first = ""
     for label, value in records:
-        if value is None:
+        if value is None:  # an adapter that records nothing agrees with anything
             continue
         if recorded is None:
             recorded, first = value, label
@@ -149,7 +150,7 @@ def shape_problem(layers: dict[str, tuple[int, int]], adapter: dict[str, tuple[i
         for part, side in ((".lora_A.weight", 0), (".lora_B.weight", 1)):
             if not key.endswith(part):
                 continue
-            module = key.removesuffix(part).removeprefix("base_model.model.")
+            module = key.removesuffix(part).removeprefix("base_model.model.")  # PEFT's wrapper prefix
             if module not in layers:
                 return f"it adapts {module}, which this model does not have"
             want = layers[module][side]
@@ -161,6 +162,7 @@ def shape_problem(layers: dict[str, tuple[int, int]], adapter: dict[str, tuple[i
 
 
 def _layer_shapes(model: Any) -> dict[str, tuple[int, int]]:
+    # Unwrapped: a PeftModel's names carry the prefix the adapter keys lose in shape_problem.
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     return {
         name: (int(m.in_features), int(m.out_features))

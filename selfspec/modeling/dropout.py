@@ -26,10 +26,10 @@ LANES = 65536  # values of one int16 lane
 def drop_mask(shape: torch.Size, p: float, device: torch.device) -> torch.Tensor:
     """Boolean mask, True where an element is dropped (probability ``round(p * 65536) / 65536``)."""
     count = shape.numel()
-    words = torch.empty((count + 3) // 4, dtype=torch.int64, device=device)
+    words = torch.empty((count + 3) // 4, dtype=torch.int64, device=device)  # four int16 lanes per word, rounded up
     # The full int64 range: random_() alone leaves every word's sign bit 0 (one lane in four never drops).
     lanes = words.random_(-(2**63), 2**63 - 1).view(torch.int16)[:count].view(shape)
-    return lanes < -(LANES // 2) + round(p * LANES)
+    return lanes < -(LANES // 2) + round(p * LANES)  # lanes are uniform over [-32768, 32767]
 
 
 class _Drop(torch.autograd.Function):
@@ -37,7 +37,7 @@ class _Drop(torch.autograd.Function):
     def forward(ctx: Any, x: torch.Tensor, dropped: torch.Tensor, scale: float) -> torch.Tensor:
         ctx.save_for_backward(dropped)
         ctx.scale = scale
-        return torch.where(dropped, 0.0, x).mul_(scale)
+        return torch.where(dropped, 0.0, x).mul_(scale)  # in place on where's fresh output: x is untouched
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:
@@ -49,6 +49,7 @@ class MaskDropout(nn.Dropout):
     """``nn.Dropout`` (same ``p``, same train/eval behaviour) with the cheap mask above on CPU."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # inplace=True promises to overwrite x, which _Drop does not: the native path keeps that contract.
         if not self.training or self.p == 0.0 or x.device.type != "cpu" or self.inplace:
             return F.dropout(x, self.p, self.training, self.inplace)
         return _Drop.apply(x, drop_mask(x.shape, self.p, x.device), 1.0 / (1.0 - self.p))
@@ -63,7 +64,7 @@ def use_mask_dropout(model: nn.Module) -> int:
         if not isinstance(dropouts, nn.ModuleDict):
             continue
         for name, dropout in list(dropouts.items()):
-            if type(dropout) is nn.Dropout:
+            if type(dropout) is nn.Dropout:  # exact type: Identity (p=0) and MaskDropout itself are left alone
                 dropouts[name] = MaskDropout(dropout.p)
                 replaced += 1
     return replaced

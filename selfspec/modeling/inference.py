@@ -28,7 +28,7 @@ def float_view_on_cpu(model: Any) -> Iterator[Any]:
     (active adapters only). The original modules are put back on exit, also on error, so a training
     run that evaluates between epochs trains on exactly what it had.
     """
-    swaps = [] if _device(model).type != "cpu" else _float_swaps(model)
+    swaps = [] if _device(model).type != "cpu" else _float_swaps(model)  # GPU: see the module docstring
     for parent, name, _, new in swaps:
         setattr(parent, name, new)
     try:
@@ -41,7 +41,7 @@ def float_view_on_cpu(model: Any) -> Iterator[Any]:
 def _float_swaps(model: Any) -> list[tuple[torch.nn.Module, str, torch.nn.Module, torch.nn.Module]]:
     swaps: list[tuple[torch.nn.Module, str, torch.nn.Module, torch.nn.Module]] = []
     replaced: set[int] = set()  # LoRA wrappers replaced whole: their own 4-bit base needs no swap
-    for parent in list(model.modules()):
+    for parent in list(model.modules()):  # a list: the swaps below must not change what is being walked
         if id(parent) in replaced:
             continue
         for name, child in parent.named_children():
@@ -59,8 +59,9 @@ def _float_linear(base: Any, layer: Any) -> torch.nn.Linear:
     weight = dequantize_4bit(base.weight.data, base.weight.quant_state).to(base.compute_dtype or torch.float32)
     if layer is not base and not getattr(layer, "disable_adapters", False):
         for adapter in layer.active_adapters:
-            if adapter in layer.lora_A:
+            if adapter in layer.lora_A:  # an active adapter may not adapt this layer (other target_modules)
                 weight += layer.get_delta_weight(adapter).to(weight.dtype)
+    # weight is [out, in]. On "meta": no second allocation and random init just to be replaced.
     linear = torch.nn.Linear(weight.shape[1], weight.shape[0], bias=base.bias is not None, device="meta")
     linear.weight = torch.nn.Parameter(weight, requires_grad=False)
     if base.bias is not None:

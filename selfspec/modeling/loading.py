@@ -43,6 +43,7 @@ def resolve_model_source(base_model: str) -> ModelSource:
     if base_model.startswith(BUILTIN_PREFIX):
         from selfspec.modeling.builtin import ensure_builtin
 
+        # Imported here: builtin imports this module (BUILTIN_PREFIX).
         return ModelSource(str(ensure_builtin(base_model.removeprefix(BUILTIN_PREFIX))), True)
     path = Path(base_model).expanduser()
     if path.is_dir():
@@ -52,11 +53,11 @@ def resolve_model_source(base_model: str) -> ModelSource:
                 "directory written by save_pretrained (config.json, weights, tokenizer files)"
             )
         return ModelSource(str(path), True)
-    if _looks_like_path(base_model):
+    if _looks_like_path(base_model):  # a typo'd path must not be sent to the Hub as a repository id
         raise ModelLoadError(f"base_model {base_model!r}: no such directory")
-    if _hub_reachable():
+    if _hub_reachable():  # online: from_pretrained checks for a newer revision and uses the cache
         return ModelSource(base_model, False)
-    if _in_hub_cache(base_model):
+    if _in_hub_cache(base_model):  # offline, but downloaded before: load it without the client's retries
         return ModelSource(base_model, True)
     raise ModelLoadError(
         f"base_model {base_model!r} is not a local directory, is not in the Hugging Face cache, and "
@@ -79,6 +80,7 @@ def load_tokenizer(source: ModelSource, trust_remote_code: bool = False) -> PreT
         if tokenizer.eos_token is None:
             raise ModelLoadError(f"the tokenizer of {source.name_or_path!r} has neither a pad nor an EOS token")
         log.info("tokenizer of %s has no pad token; padding with its EOS token", source.name_or_path)
+        # Safe for training: padded positions get label -100 (data/tokenize.collate), so no pad is learned.
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
 
@@ -95,7 +97,7 @@ def _hub_reachable() -> bool:
         return False
     host = urlparse(constants.ENDPOINT).hostname or "huggingface.co"
     try:
-        socket.getaddrinfo(host, 443)
+        socket.getaddrinfo(host, 443)  # DNS only: fails at once offline, where an HTTP request would retry
     except OSError:
         return False
     return True

@@ -44,7 +44,7 @@ def choose_dtype(precision: str, device_type: str, cpu_flags: frozenset[str], cu
         if cuda_bf16:
             return DtypeChoice(torch.bfloat16, "the GPU supports bfloat16")
         return DtypeChoice(torch.float32, "the GPU lacks bfloat16")
-    if device_type != "cpu":
+    if device_type != "cpu":  # mps, xpu, ...: untested here, so the safe dtype unless asked
         return DtypeChoice(torch.float32, f"bfloat16 is not chosen automatically on {device_type}")
     native = sorted(NATIVE_BF16_FLAGS & cpu_flags)
     if native:
@@ -76,7 +76,7 @@ def _read_flags(cpuinfo: Path) -> frozenset[str]:
         return frozenset()
     for line in text.splitlines():
         key, _, value = line.partition(":")
-        if key.strip() in ("flags", "Features"):
+        if key.strip() in ("flags", "Features"):  # x86 says "flags", ARM "Features"; every core lists the same
             return frozenset(value.split())
     return frozenset()
 

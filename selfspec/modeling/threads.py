@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 
 def free_threads(max_threads: int, busy_elsewhere: float) -> int:
     """Threads for a parallel op when ``busy_elsewhere`` cores run other processes' work."""
+    # round, not floor: a median load of 0.4 on a 2-core machine leaves both cores to generation.
     return max(1, min(max_threads, round(max_threads - busy_elsewhere)))
 
 
@@ -35,11 +36,12 @@ def others_running(samples: int = 5, interval: float = 0.01) -> float:
     counts = []
     for _ in range(samples):
         try:
+            # Field 4 is "runnable/total" scheduling entities right now, this process's threads included.
             running = int(Path("/proc/loadavg").read_text().split()[3].split("/")[0])
         except (OSError, ValueError, IndexError):
             return 0.0
-        counts.append(max(0, running - _own_running()))
-        time.sleep(interval)
+        counts.append(max(0, running - _own_running()))  # the two reads are not atomic: never below 0
+        time.sleep(interval)  # samples 10 ms apart: the median drops a momentary spike
     return statistics.median(counts)
 
 
@@ -47,8 +49,9 @@ def _own_running() -> int:
     running = 0
     for stat in Path("/proc/self/task").glob("*/stat"):
         try:
+            # The state follows the ")" closing the command name, which may itself hold spaces or ")".
             running += stat.read_text().rsplit(")", 1)[1].split()[0] == "R"
-        except (OSError, IndexError):
+        except (OSError, IndexError):  # a thread that ended between glob and read
             continue
     return running
 
@@ -63,7 +66,7 @@ def auto_threads() -> int:
     return threads
 
 
-_ANNOUNCED: set[int] = set()
+_ANNOUNCED: set[int] = set()  # per process: a long run logs each thread count once, not per batch
 
 
 @contextmanager

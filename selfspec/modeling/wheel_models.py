@@ -61,7 +61,7 @@ def wheel_gguf(name: str, model: WheelModel) -> Path:
     """The GGUF file of ``model``; one line saying what to install when the package or file is missing."""
     try:
         spec = importlib.util.find_spec(model.package)
-    except (ImportError, ValueError):
+    except (ImportError, ValueError):  # find_spec raises for a broken parent package or a bad name
         spec = None
     folders = list(spec.submodule_search_locations or []) if spec is not None else []
     if not folders:
@@ -92,13 +92,13 @@ def convert_gguf(gguf: Path, out_dir: Path) -> Path:
     loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
     settings = loaded.config.to_dict()
-    settings.pop("quantization_config", None)
-    settings.pop("_name_or_path", None)
+    settings.pop("quantization_config", None)  # the GGUF marker that makes save_pretrained refuse
+    settings.pop("_name_or_path", None)  # the wheel's install path: would leak into the saved config
     config = AutoConfig.for_model(**settings)
     with torch.device("meta"):  # no second 540 MB allocation: the loaded tensors are moved in
         plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     plain.load_state_dict(loaded.state_dict(), assign=True, strict=True)
-    plain.tie_weights()
+    plain.tie_weights()  # assign=True replaced the tensors; re-tie the output head to the embeddings
     plain.generation_config = loaded.generation_config
     plain.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)

@@ -27,7 +27,9 @@ from selfspec.fingerprints import content_hash, fingerprint
 from selfspec.io import atomic_write_json, atomic_write_text
 from selfspec.modeling.adapters import check_adapter_for_base
 from selfspec.rounds.lineage import Lineage, open_lineage
-from selfspec.rounds.report import (
+from selfspec.rounds.rounds_settings import RoundsSettings
+from selfspec.rounds.steps import BASE_CHAT, CONTROL, Step, eval_step_config, fit_step_config, plan_steps, round_name
+from selfspec.rounds.summary_table import (
     CHAT_COLUMN,
     Column,
     column_from_report,
@@ -36,8 +38,6 @@ from selfspec.rounds.report import (
     plot_columns,
     summary_json,
 )
-from selfspec.rounds.settings import RoundsSettings
-from selfspec.rounds.steps import BASE_CHAT, CONTROL, Step, eval_step_config, fit_step_config, plan_steps, round_name
 
 log = logging.getLogger("selfspec")
 
@@ -57,16 +57,17 @@ class RoundsDriver:
     def __init__(self, settings: RoundsSettings) -> None:
         settings.check()
         self.settings = settings
-        self.fit = _read_fit_config(settings.fit_config)
+        self.fit = _read_fit_config(settings.fit_config)  # read once: every step's config starts from it
         if not Path(settings.suite).is_file():
             raise ConfigError(f"--suite {settings.suite}: no such file")
-        _check_adapters(self.fit)
+        _check_adapters(self.fit)  # a mismatched adapter fails now, not hours later in round 2
         self.root = Path(settings.root) / settings.name
 
     def run(self) -> dict[str, Any]:
         """Every missing step, then the table; returns ``summary.json``'s content."""
         self.root.mkdir(parents=True, exist_ok=True)
         with _exclusive(self.root):
+            # Under the lock: a second driver must not read the lineage while this one records a step.
             lineage = open_lineage(self.root, self.settings_fingerprint())
             steps = self._plan()
             for number, step in enumerate(steps, start=1):
@@ -96,7 +97,7 @@ class RoundsDriver:
         if lineage.done(step.key):
             log.info("rounds: %s already finished, reused", step.key)
             return True
-        stopped = lineage.stopped_after
+        stopped = lineage.stopped_after  # min_delta ended the run: later rounds are skipped on resume too
         return stopped is not None and step.round is not None and step.round > stopped
 
     # -- one step --------------------------------------------------------------------------------
@@ -112,9 +113,10 @@ class RoundsDriver:
         k = step.round
         if k is not None and k >= 2:  # docs/method.md step 7: the previous round's adapter answers
             response_adapter = lineage.steps[f"{round_name(k - 1)}/fit"]["adapter"]
-        if step.run == CONTROL:
+        if step.run == CONTROL:  # the seeds-only control gets round 1's optimizer steps: equal compute
             max_steps = lineage.steps[f"{round_name(1)}/fit"]["optimizer_steps"]
         config = fit_step_config(self.fit, run_dir, response_adapter, max_steps)
+        # A killed fit left last.ckpt: continue it (same data, from the cache) rather than start over.
         resume = ["--ckpt_path", "last"] if (run_dir / "checkpoints" / "last.ckpt").is_file() else []
         self._launch(step, "fit", run_dir, config, [*self.settings.step_args, *resume])
         summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
@@ -135,12 +137,13 @@ class RoundsDriver:
         settings = self.settings.evaluation
         if is_base or chat:
             base_shots = (0,) if chat else tuple(self.settings.base_shots)
-            settings = type(settings)(**{**asdict(settings), "shots": base_shots})
+            settings = type(settings)(**{**asdict(settings), "shots": base_shots})  # frozen: a copy, changed
         label = "base" if is_base else "base (chat template)" if chat else step.run
         template = "chat" if chat else None
         config = eval_step_config(self.fit, out_dir, adapter, self.settings.suite, settings, label, template)
         self._launch(step, "validate", out_dir, config, [])
         report = json.loads((out_dir / "eval.json").read_text(encoding="utf-8"))
+        # The lineage's F1 (for min_delta) is the rounds' first shots value, when this step scored it.
         main_shots = self.settings.evaluation.shots[0]
         shots = main_shots if main_shots in settings.shots else settings.shots[0]
         return {"report": str(out_dir / "eval.json"), "f1": column_from_report(label, report, shots)[1]["overall"]}
@@ -168,7 +171,7 @@ class RoundsDriver:
         if min_delta is None or step.kind != "eval" or not k:
             return
         gain = lineage.steps[step.key]["f1"] - lineage.steps[f"{round_name(k - 1)}/eval"]["f1"]
-        if gain < min_delta and k < self.settings.rounds:
+        if gain < min_delta and k < self.settings.rounds:  # after the last round there is nothing to stop
             log.info("rounds: round %d gained %.2f F1 points (< min_delta %.2f); no further rounds", k, gain, min_delta)
             lineage.stop_after(k)
 
@@ -193,7 +196,7 @@ class RoundsDriver:
             columns.append(column_from_report(CHAT_COLUMN, chat, 0))
         shots = self.settings.evaluation.shots[0]
         for step in self._plan():
-            specialised = step.round not in (0, None) or step.run == CONTROL
+            specialised = step.round not in (0, None) or step.run == CONTROL  # base columns came first
             if step.kind == "eval" and specialised and lineage.done(step.key):
                 columns.append(column_from_report(step.run, _report(lineage.steps[step.key]["report"]), shots))
         return columns
@@ -222,7 +225,7 @@ def _wait_forwarding_stop(process: subprocess.Popen[bytes]) -> int:
     forwarded = False
     while True:
         try:
-            return process.wait(timeout=0.2)
+            return process.wait(timeout=0.2)  # polled, so a stop request is noticed within 0.2 s
         except subprocess.TimeoutExpired:
             signum = stopping.requested()
             if signum is not None and not forwarded:
@@ -233,7 +236,7 @@ def _wait_forwarding_stop(process: subprocess.Popen[bytes]) -> int:
 def _check_adapters(fit: dict[str, Any]) -> None:
     """Before any step runs: an adapter the fit config names must fit its base (no weights loaded)."""
     model, generation = fit.get("model") or {}, (fit.get("data") or {}).get("generation") or {}
-    base = model.get("base_model", "builtin:tiny-llama")
+    base = model.get("base_model", "builtin:tiny-llama")  # SpecialistModule's default when the config names none
     for adapter in (model.get("adapter"), generation.get("response_adapter")):
         if adapter:
             check_adapter_for_base(adapter, base, bool(model.get("trust_remote_code")))

@@ -19,7 +19,7 @@ from selfspec.io import atomic_write_json
 FILENAME = "lineage.json"
 
 
-@dataclass
+@dataclass  # not frozen: the driver's one piece of mutable state, saved after each change
 class Lineage:
     """Finished steps (``round_1/fit`` -> its record) of one run, keyed by the settings fingerprint."""
 
@@ -33,7 +33,7 @@ class Lineage:
 
     def record(self, key: str, record: dict[str, Any]) -> None:
         self.steps[key] = record
-        self.save()
+        self.save()  # at once: a kill after this line must not run the step again
 
     def stop_after(self, k: int) -> None:
         self.stopped_after = k
@@ -47,7 +47,7 @@ class Lineage:
             "settings_fingerprint": self.fingerprint,
             "stopped_after_round": self.stopped_after,
             "steps": self.steps,
-            "rounds": rounds_view(self.steps),
+            "rounds": rounds_view(self.steps),  # derived, for readers; open_lineage never reads it back
         }
 
 

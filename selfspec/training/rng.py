@@ -13,6 +13,7 @@ def rng_states() -> dict[str, Any]:
     """Python, NumPy, torch CPU (and CUDA, when present) generator states, as plain tensors/lists."""
     numpy_state = cast(tuple, np.random.get_state(legacy=True))  # (name, keys, pos, has_gauss, cached)
     states: dict[str, Any] = {
+        # Plain lists and tensors, not the state tuples: checkpoints load with weights_only=True.
         "python": list(random.getstate()[1]),
         "python_pos": random.getstate()[2],
         "numpy": torch.from_numpy(numpy_state[1].copy()),
@@ -26,7 +27,8 @@ def rng_states() -> dict[str, Any]:
 
 def restore_rng_states(states: dict[str, Any]) -> None:
     """Inverse of ``rng_states``."""
-    random.setstate((3, tuple(states["python"]), states["python_pos"]))
+    random.setstate((3, tuple(states["python"]), states["python_pos"]))  # 3: the Mersenne Twister state version
+    # has_gauss 0: a cached Gaussian is dropped; selfspec draws none from NumPy, so nothing is lost.
     np.random.set_state(("MT19937", states["numpy"].numpy().astype(np.uint32), states["numpy_pos"], 0, 0.0))
     torch.set_rng_state(states["torch"])
     if "cuda" in states and torch.cuda.is_available():

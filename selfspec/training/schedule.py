@@ -14,10 +14,10 @@ def warmup_cosine(warmup_steps: int, total_steps: int) -> Callable[[int], float]
     """
 
     def factor(step: int) -> float:
-        if step < warmup_steps:
+        if step < warmup_steps:  # (step + 1): the first step already moves the weights (a 0 factor would not)
             return (step + 1) / (warmup_steps + 1)
         progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
-        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))  # clamped: steps past the total stay at 0
 
     return factor
 
@@ -44,5 +44,5 @@ class WarmupCosine:
     def __call__(self, step: int) -> float:
         if self.total_steps <= 0:
             return 1.0  # not used for an optimizer step: on_train_start sets the total first
-        warmup = math.ceil(self.total_steps * self.warmup_ratio)
+        warmup = math.ceil(self.total_steps * self.warmup_ratio)  # ceil: any ratio > 0 gives at least one step
         return warmup_cosine(warmup, self.total_steps)(step)

@@ -35,14 +35,14 @@ class LogProgress(ProgressBar):
         self._bar: PlainProgress | None = None
         self._steps = 0
 
-    def disable(self) -> None:
+    def disable(self) -> None:  # Lightning disables the bar on every rank but 0
         self._enabled = False
 
     def enable(self) -> None:
         self._enabled = True
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        total = int(trainer.estimated_stepping_batches)
+        total = int(trainer.estimated_stepping_batches)  # optimizer steps, as the log line counts them
         bar = PlainProgress(total, "train", "steps", not self._enabled, self.min_seconds, self.max_seconds)
         bar.n = self._steps = trainer.global_step  # a resumed run counts from its checkpoint
         self._bar = bar

@@ -40,7 +40,7 @@ class RoundsSettings:
     rounds: int = 2
     name: str = "rounds"
     root: str = "lightning_logs"
-    evaluation: EvalSettings = EvalSettings()
+    evaluation: EvalSettings = EvalSettings()  # frozen, so one shared default instance is safe
     base_shots: tuple[int, ...] = (0, 5)
     base_chat: bool = False
     seeds_only: bool = True
@@ -60,5 +60,5 @@ class RoundsSettings:
             raise ConfigError(f"--min_delta must be >= 0 or null, got {self.min_delta}")
         try:
             self.evaluation.check("--evaluation")
-        except ValueError as err:
+        except ValueError as err:  # EvalSettings raises ValueError (it is also a library class): a user error here
             raise ConfigError(str(err)) from None

@@ -40,7 +40,7 @@ def gains(columns: Sequence[Column]) -> dict[str, Any]:
     if not bases:
         return {}
     best = max(bases)
-    specialised = [n for n in overall if not n.startswith("base_")]
+    specialised = [n for n in overall if not n.startswith("base_")]  # rounds and the seeds-only control
     return {"best_base_0shot": best, **{f"gain_{n}": round(overall[n] - best, 2) for n in specialised}}
 
 
@@ -56,6 +56,7 @@ def format_table(columns: Sequence[Column], title: str) -> str:
     head = ["task", *(name for name, _ in columns)]
     lines = [f"# {title}", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for task in tasks:
+        # "-": a column that did not score this task (a round stopped early, a task added later).
         cells = [f"{values[task]:.1f}" if task in values else "-" for _, values in columns]
         lines.append("| " + " | ".join([task, *cells]) + " |")
     note = (
