@@ -125,6 +125,9 @@ def test_table_has_a_row_per_task_and_overall_last() -> None:
     assert summary["per_task"]["ner"]["base_5shot"] is None
     with pytest.raises(ValueError, match="no 2-shot rows"):
         column_from_report("x", base, 2)
+    # rounded once: 25.7479 is 25.7 in the table (as in the evaluation report) and 25.75 in the JSON
+    near = [column_from_report("round_1", _report([("qa", 0, 0.257479), ("macro", 0, 0.257479)]), 0)]
+    assert "| qa | 25.7 |" in format_table(near, "t") and summary_json(near, {})["round_1"] == 25.75
 
 
 def test_lineage_of_other_settings_is_refused(tmp_path: Path) -> None:

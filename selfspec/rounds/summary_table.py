@@ -23,7 +23,9 @@ Column = tuple[str, dict[str, float]]  # (name, task -> F1 points)
 def column_from_report(name: str, report: dict[str, Any], shots: int) -> Column:
     """One column from an ``eval.json``: F1 per task at ``shots`` (macro -> ``overall``)."""
     values = {
-        (OVERALL if row["task"] == MACRO else row["task"]): round(100 * row["f1_mean"], 2)
+        # Unrounded: rounding to 2 decimals here and to 1 in the table printed 25.7479 as 25.8 beside
+        # the evaluation report's 25.7. Only what is written (summary.json, the table) is rounded.
+        (OVERALL if row["task"] == MACRO else row["task"]): 100 * row["f1_mean"]
         for row in report["rows"]
         if row["shots"] == shots
     }
@@ -41,7 +43,7 @@ def gains(columns: Sequence[Column]) -> dict[str, Any]:
         return {}
     best = max(bases)
     specialised = [n for n in overall if not n.startswith("base_")]  # rounds and the seeds-only control
-    return {"best_base_0shot": best, **{f"gain_{n}": round(overall[n] - best, 2) for n in specialised}}
+    return {"best_base_0shot": best, **{f"gain_{n}": overall[n] - best for n in specialised}}
 
 
 def task_names(columns: Sequence[Column]) -> list[str]:
@@ -72,13 +74,18 @@ def format_table(columns: Sequence[Column], title: str) -> str:
 
 def summary_json(columns: Sequence[Column], meta: dict[str, Any]) -> dict[str, Any]:
     """Overall F1 per column at the top level (``base_0shot``, ``round_1``, ...), per task below."""
-    per_task = {task: {name: values.get(task) for name, values in columns} for task in task_names(columns)}
+    per_task = {task: {name: _points(values.get(task)) for name, values in columns} for task in task_names(columns)}
     return {
-        **{name: values.get(OVERALL) for name, values in columns},
+        **{name: _points(values.get(OVERALL)) for name, values in columns},
         "columns": [name for name, _ in columns],
         "per_task": per_task,
-        "meta": meta,
+        "meta": {key: _points(value) if isinstance(value, float) else value for key, value in meta.items()},
     }
+
+
+def _points(value: float | None) -> float | None:
+    """Points as written to summary.json: 2 decimals (the table shows 1, from the unrounded value)."""
+    return None if value is None else round(value, 2)
 
 
 def plot_columns(columns: Sequence[Column], path: Path, title: str) -> Path:
