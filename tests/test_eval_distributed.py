@@ -47,4 +47,7 @@ def test_two_processes_score_like_one(tmp_path: Path) -> None:
         assert [row[:3] for row in got] == [row[:3] for row in expected]
         for row, want in zip(got, expected, strict=True):
             assert row[3] == pytest.approx(want[3])
-    assert expected[0][3]["f1"] == pytest.approx((1 + 0 + 1 + 0.8) / 4)  # hand-computed: rows 0-3 of task a
+    # Hand-computed, rows 0-3 of task a (a label task: its labels are the four golds): the predictions map
+    # to yes, yes, none ("ibuprofen" is not the label "aspirin, ibuprofen"), "the cat sat"; per-label F1
+    # yes 2/3 (precision 1/2, recall 1), no 0, "aspirin, ibuprofen" 0, "the cat sat" 1; macro-F1 over 4.
+    assert expected[0][3]["f1"] == pytest.approx((2 / 3 + 0 + 0 + 1) / 4)
