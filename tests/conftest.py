@@ -11,6 +11,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 # Before transformers/huggingface_hub are imported anywhere: no network, ever, in the suite.
 os.environ["HF_HUB_OFFLINE"] = "1"
@@ -34,6 +35,19 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from selfspec.modeling.builtin import build_tiny_llama
 
     return build_tiny_llama(tmp_path_factory.mktemp("tiny-llama"))
+
+
+@pytest.fixture(scope="module")
+def tiny_lm(tiny_model_dir: Path) -> tuple[Any, Any]:
+    """The tiny Llama (float32, eval mode) and its tokenizer, loaded as any user's local model is."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from selfspec.modeling.loading import load_tokenizer, resolve_model_source
+
+    source = resolve_model_source(str(tiny_model_dir))
+    model = AutoModelForCausalLM.from_pretrained(source.name_or_path, dtype=torch.float32).eval()
+    return model, load_tokenizer(source)
 
 
 @pytest.fixture(scope="session")

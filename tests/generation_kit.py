@@ -21,6 +21,17 @@ from selfspec.generation.brainstorm import render_item
 from selfspec.generation.plan import GenerationPlan
 from selfspec.generation.stages import GeneratorFactory
 
+# Prompts of the generator tests: short and long, so a batch is left-padded and rows end at different steps.
+GENERATOR_PROMPTS = [
+    "Answer the question.",
+    "List every disease mentioned in the sentence: patients with asthma and eczema",
+    "Yes or no?",
+    "Summarise the abstract in one sentence. Background: sepsis remains a leading cause of death.",
+    "What is the relation between the chemical and the protein?",
+    "The patient was treated with metformin for type 2 diabetes and reported nausea.",
+    "Classify",
+]
+
 ALPACA = Path(__file__).resolve().parents[2] / "shared" / "data" / "alpaca_1k.jsonl"
 FALLBACK = [
     ("Name three symptoms of influenza in adults.", ""),

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import warnings
-from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
 import torch.nn.functional as F
+from generation_kit import GENERATOR_PROMPTS
 from transformers import LogitsProcessorList
 from transformers.cache_utils import DynamicLayer
 
@@ -16,25 +16,13 @@ from selfspec.decoding.decode import ReservedLayer, decode, positions_of
 from selfspec.decoding.generator import BatchGenerator, SamplingSettings
 from selfspec.decoding.narrow_linear import NARROW_ROWS, narrow_linear, narrow_linears
 from selfspec.generation.contrastive import ContrastiveProcessor
-from selfspec.modeling.loading import load_tokenizer, resolve_model_source
 
-PROMPTS = [
-    "Answer the question.",
-    "List every disease mentioned in the sentence: patients with asthma and eczema",
-    "Yes or no?",
-    "Summarise the abstract in one sentence. Background: sepsis remains a leading cause of death.",
-    "What is the relation between the chemical and the protein?",
-    "Classify",
-]
+PROMPTS = GENERATOR_PROMPTS
 
 
 @pytest.fixture(scope="module")
-def tiny(tiny_model_dir: Path) -> tuple[Any, Any]:
-    from transformers import AutoModelForCausalLM
-
-    source = resolve_model_source(str(tiny_model_dir))
-    model = AutoModelForCausalLM.from_pretrained(source.name_or_path, dtype=torch.float32).eval()
-    return model, load_tokenizer(source)
+def tiny(tiny_lm: tuple[Any, Any]) -> tuple[Any, Any]:
+    return tiny_lm
 
 
 def left_pad(tokenizer: Any, prompts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -108,8 +96,8 @@ def test_seeded_sampling_follows_the_shrinking_batch(tiny: tuple[Any, Any]) -> N
     model, tokenizer = tiny
     stop = a_stop_some_rows_reach(model, tokenizer)
     sampling = SamplingSettings(max_new_tokens=12, do_sample=True, temperature=0.7, top_p=0.9, stop=(stop,))
-    seeds = [5, 6, 7, 8, 9, 10]
-    batched = BatchGenerator(model, tokenizer, batch_size=6).generate(PROMPTS, sampling, seeds)
+    seeds = [5 + i for i in range(len(PROMPTS))]
+    batched = BatchGenerator(model, tokenizer, batch_size=len(PROMPTS)).generate(PROMPTS, sampling, seeds)
     one = BatchGenerator(model, tokenizer, batch_size=1)
     single = [one.generate([p], sampling, [s])[0] for p, s in zip(PROMPTS, seeds, strict=True)]
     assert [g.raw for g in batched] == [g.raw for g in single]
@@ -129,12 +117,14 @@ def test_contrastive_decoding_follows_the_shrinking_batch(tiny: tuple[Any, Any])
     try:
         stop = a_stop_some_rows_reach(peft, tokenizer, factory)
         greedy = SamplingSettings(max_new_tokens=10, stop=(stop,))
-        batched = BatchGenerator(peft, tokenizer, batch_size=6, extra_processors=factory).generate(PROMPTS, greedy)
+        batched = BatchGenerator(peft, tokenizer, batch_size=len(PROMPTS), extra_processors=factory).generate(
+            PROMPTS, greedy
+        )
         single = [
             BatchGenerator(peft, tokenizer, batch_size=1, extra_processors=factory).generate([p], greedy)[0]
             for p in PROMPTS
         ]
-        plain = BatchGenerator(peft, tokenizer, batch_size=6).generate(PROMPTS, greedy)
+        plain = BatchGenerator(peft, tokenizer, batch_size=len(PROMPTS)).generate(PROMPTS, greedy)
     finally:
         peft.unload()
     assert [g.raw for g in batched] == [g.raw for g in single]

@@ -2,33 +2,19 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import torch
+from generation_kit import GENERATOR_PROMPTS
 
 from selfspec.decoding.generator import BatchGenerator, SamplingSettings, cut_at_stop, length_buckets
 from selfspec.decoding.seeded_sampling import top_p_filter
-from selfspec.modeling.loading import load_tokenizer, resolve_model_source
 
-PROMPTS = [
-    "Answer the question.",
-    "List every disease mentioned in the sentence: patients with asthma and eczema",
-    "Yes or no?",
-    "Summarise the abstract in one sentence. Background: sepsis remains a leading cause of death.",
-    "What is the relation between the chemical and the protein?",
-    "The patient was treated with metformin for type 2 diabetes and reported nausea.",
-    "Classify",
-]
+PROMPTS = GENERATOR_PROMPTS
 
 
 @pytest.fixture(scope="module")
-def tiny(tiny_model_dir: Path) -> tuple[object, object]:
-    from transformers import AutoModelForCausalLM
-
-    source = resolve_model_source(str(tiny_model_dir))
-    model = AutoModelForCausalLM.from_pretrained(source.name_or_path, dtype=torch.float32).eval()
-    return model, load_tokenizer(source)
+def tiny(tiny_lm: tuple[object, object]) -> tuple[object, object]:
+    return tiny_lm
 
 
 @pytest.mark.parametrize(
