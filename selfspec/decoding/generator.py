@@ -217,7 +217,12 @@ class BatchGenerator:
         """Whether a row's new ids already spell a stop string (a stop may span several tokens)."""
         if not any(stop):
             return lambda ids: False
-        return lambda ids: any(s and s in self.tokenizer.decode(ids, skip_special_tokens=True) for s in stop)
+
+        def finished(ids: Sequence[int]) -> bool:
+            text = self.tokenizer.decode(ids, skip_special_tokens=True)
+            return cut_at_stop(text, stop) != text  # the same test that cuts the answer later
+
+        return finished
 
     def _decode(self, ids: list[int], prompt_tokens: int, stop: Sequence[str]) -> Generation:
         # Everything from the first EOS (or the pad token, when a model writes it) is not part of the answer.
