@@ -9,6 +9,7 @@ state), never the base model. Resuming from one continues exactly where the run 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -31,6 +32,7 @@ from selfspec.modeling.adapters import (
     write_adapter_meta,
 )
 from selfspec.modeling.dropout import use_mask_dropout
+from selfspec.modeling.inference import float_view_on_cpu
 from selfspec.modeling.precision import Precision, training_dtype
 from selfspec.modeling.quantization import Quantization, bitsandbytes_problem
 from selfspec.training.loss import plain_head, response_loss
@@ -116,6 +118,7 @@ class SpecialistModule(L.LightningModule):
         self.strict_loading = False  # checkpoints hold adapter weights only; on_load_checkpoint checks them
         self.model: Any = None
         self._chunked_loss: bool | None = None  # decided once the model is loaded
+        self._float_view = contextlib.ExitStack()  # validate/test on a CPU: see _enter_float_view
 
     # -- model -------------------------------------------------------------------------------
 
@@ -177,6 +180,27 @@ class SpecialistModule(L.LightningModule):
         # (an epoch-end checkpoint written after a mid-epoch resume held another RNG state than one
         # written by an uninterrupted run).
         torch.manual_seed(batch_seed(self.trainer.current_epoch, batch_idx, self.global_rank))
+
+    def on_validation_start(self) -> None:
+        self._enter_float_view()
+
+    def on_test_start(self) -> None:
+        self._enter_float_view()
+
+    def on_validation_end(self) -> None:
+        self._float_view.close()
+
+    def on_test_end(self) -> None:
+        self._float_view.close()
+
+    def _enter_float_view(self) -> None:
+        # `selfspec validate`/`test` on a CPU: the held-out loss and the task suite (DomainEvaluation,
+        # whose own float view then finds nothing left to swap) run on the dequantized weights, once.
+        # A 4-bit layer on a CPU dequantizes its whole weight at every call: one batch of held-out
+        # seeds took about 5 s on SmolLM2, and a model built for evaluation only never trains again.
+        # Not during fit, whose validation sits between training steps on the 4-bit weights.
+        if self.trainer.state.fn != "fit" and self.model is not None:
+            self._float_view.enter_context(float_view_on_cpu(self.model))
 
     def on_validation_batch_start(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
         stopping.check()

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import lightning as L
 import torch
 
+from selfspec.data.module import SelfSpecDataModule
 from selfspec.modeling.adapters import LoraSettings, add_lora, load_base
 from selfspec.modeling.inference import float_view_on_cpu
+from selfspec.specialist import SpecialistModule
 
 
 def _trained_lora(model_dir: Path) -> torch.nn.Module:
@@ -51,3 +54,36 @@ def test_float_view_keeps_a_disabled_adapter_out_and_restores_after_an_error(tin
     except RuntimeError:
         pass
     assert layers == {n for n, m in model.named_modules() if type(m).__name__ == "Linear4bit"}
+
+
+class _LayerKinds(L.Callback):
+    """Records, at every validation batch, how many 4-bit layers the module's model holds."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, int]] = []
+
+    def on_validation_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: object) -> None:
+        self.seen.append((trainer.state.fn or "", _count(pl_module.model, "Linear4bit")))
+
+
+def test_validate_scores_held_out_loss_on_the_float_view_and_fit_on_the_4bit_layers(
+    tiny_model_dir: Path, example_seeds: Path, tmp_path: Path
+) -> None:
+    data = SelfSpecDataModule(seeds_path=example_seeds, base_model=str(tiny_model_dir), batch_size=4, val_fraction=0.5)
+    module = SpecialistModule(base_model=str(tiny_model_dir), quantization="nf4", effective_batch_size=None)
+    kinds = _LayerKinds()
+    trainer = L.Trainer(
+        accelerator="cpu", devices=1, max_steps=1, val_check_interval=1, limit_val_batches=1, num_sanity_val_steps=0,
+        logger=False,
+        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False, callbacks=[kinds],
+        default_root_dir=tmp_path,
+    )  # fmt: skip
+    trainer.fit(module, datamodule=data)
+    fitted = trainer.callback_metrics["val/loss"].item()
+    trainer.validate(module, datamodule=data, verbose=False)
+    validated = trainer.callback_metrics["val/loss"].item()
+    four_bit = _count(module.model, "Linear4bit")
+    assert four_bit > 0  # put back after validate
+    # fit validates between training steps on the 4-bit layers; validate on their float view
+    assert kinds.seen == [("fit", four_bit), ("validate", 0)]
+    assert abs(validated - fitted) <= 1e-4 * abs(fitted)  # the same function of the same weights

@@ -1,5 +1,8 @@
 """Run the steps of iterative self-specialisation, each in a fresh ``selfspec`` process, resumably.
 
+By default a step's process is forked from a server that imported selfspec once (``step_process``);
+a ``launcher`` command (``srun ...`` on a cluster) starts each step as a new program instead.
+
 A step is skipped when ``lineage.json`` says it finished; a fit killed mid-way restarts with
 ``--ckpt_path last`` from its own checkpoints, and its generated data comes from the content-
 addressed cache. So the same command, run again after a kill anywhere, continues where it stopped.
@@ -28,6 +31,7 @@ from selfspec.io import atomic_write_json, atomic_write_text
 from selfspec.modeling.adapters import check_adapter_for_base
 from selfspec.rounds.lineage import Lineage, open_lineage
 from selfspec.rounds.rounds_settings import RoundsSettings
+from selfspec.rounds.step_process import StepProcess, die_with_parent, forkserver_available
 from selfspec.rounds.steps import BASE_CHAT, CONTROL, Step, eval_step_config, fit_step_config, plan_steps, round_name
 from selfspec.rounds.summary_table import (
     CHAT_COLUMN,
@@ -154,11 +158,16 @@ class RoundsDriver:
         (out_dir / "config.yaml").unlink(missing_ok=True)
         config_path = out_dir / "step_config.yaml"
         atomic_write_text(config_path, yaml.safe_dump(config, sort_keys=False))
-        launcher = list(self.settings.launcher or (sys.executable, "-m", "selfspec"))
-        command = [*launcher, subcommand, "--config", str(config_path), *extra]
-        log.info("rounds: %s", " ".join(command))
+        argv = [subcommand, "--config", str(config_path), *extra]
         env = {**os.environ, stopping.NO_LINE_ENV: "1"}  # the driver prints the one stop line itself
-        process = subprocess.Popen(command, env=env, preexec_fn=_die_with_parent)
+        process: StepProcess | subprocess.Popen[bytes]
+        if self.settings.launcher is None and forkserver_available():
+            log.info("rounds: selfspec %s", " ".join(argv))
+            process = StepProcess(argv, env)  # a fresh process without 9 s of imports (step_process.py)
+        else:
+            command = [*(self.settings.launcher or (sys.executable, "-m", "selfspec")), *argv]
+            log.info("rounds: %s", " ".join(command))
+            process = subprocess.Popen(command, env=env, preexec_fn=die_with_parent)
         status = _wait_forwarding_stop(process)
         stopping.check()  # the step has stopped with what it finished kept; so does the driver
         if status != 0:
@@ -219,18 +228,27 @@ def _read_fit_config(path: str) -> dict[str, Any]:
     return config
 
 
-def _wait_forwarding_stop(process: subprocess.Popen[bytes]) -> int:
+def _wait_forwarding_stop(process: StepProcess | subprocess.Popen[bytes]) -> int:
     """Wait for a step; a stop request (SIGTERM, Ctrl-C) to the driver is passed on to it once, and
     the step, which stops at its next safe point, is waited for (finished checkpoints and shards stay)."""
     forwarded = False
     while True:
-        try:
-            return process.wait(timeout=0.2)  # polled, so a stop request is noticed within 0.2 s
-        except subprocess.TimeoutExpired:
-            signum = stopping.requested()
-            if signum is not None and not forwarded:
-                process.send_signal(signum)
-                forwarded = True
+        status = _poll(process, 0.2)  # polled, so a stop request is noticed within 0.2 s
+        if status is not None:
+            return status
+        signum = stopping.requested()
+        if signum is not None and not forwarded:
+            process.send_signal(signum)
+            forwarded = True
+
+
+def _poll(process: StepProcess | subprocess.Popen[bytes], timeout: float) -> int | None:
+    if isinstance(process, StepProcess):
+        return process.wait(timeout)
+    try:
+        return process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return None
 
 
 def _check_adapters(fit: dict[str, Any]) -> None:
@@ -240,16 +258,6 @@ def _check_adapters(fit: dict[str, Any]) -> None:
     for adapter in (model.get("adapter"), generation.get("response_adapter")):
         if adapter:
             check_adapter_for_base(adapter, base, bool(model.get("trust_remote_code")))
-
-
-def _die_with_parent() -> None:
-    """In the step's process: die when the driver dies (kill -9 included), so a resumed driver never
-    races an orphaned step writing into the same folder. Linux only; elsewhere a no-op."""
-    if sys.platform.startswith("linux"):
-        import ctypes
-        import signal
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
 
 
 @contextmanager

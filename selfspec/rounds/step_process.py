@@ -1,0 +1,114 @@
+"""One ``selfspec`` step in a fresh process, forked from a server that imported selfspec once.
+
+Why: importing selfspec's stack (lightning, torch, transformers, torchmetrics) costs about 9 s of
+CPU on a 2-core machine, and the README's rounds run has 8 steps, each its own process. The
+standard library's ``forkserver`` start method starts one server process (a fresh interpreter),
+which imports ``selfspec.cli`` and then forks a child per step: each step is still its own process
+(its memory goes back to the OS when it ends), without paying for the imports again.
+
+Why not a plain ``os.fork`` of the driver: a process that has run a parallel torch operation cannot
+be forked safely (GNU OpenMP's worker threads do not survive the fork: the child's first parallel
+operation hangs), and the driver may live in a process that has (a notebook, a test run). The
+server never runs one.
+
+A step's output goes where the driver's goes at launch: the child receives the driver's current
+stdout and stderr descriptors (the server's were fixed when it started).
+"""
+
+from __future__ import annotations
+
+import atexit
+import importlib.util
+import multiprocessing
+import multiprocessing.reduction
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import IO, Any
+
+# What the server imports once, before any fork: everything a step needs that is slow to import.
+PRELOAD = ["selfspec.cli"]
+
+
+def forkserver_available() -> bool:
+    return "forkserver" in multiprocessing.get_all_start_methods()
+
+
+class StepProcess:
+    """``selfspec <argv>`` in a child of the fork server; ``poll``/``send_signal`` as ``subprocess.Popen``."""
+
+    def __init__(self, argv: Sequence[str], env: dict[str, str]) -> None:
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(PRELOAD)
+        streams = (_InheritedFd(_fd_of(sys.stdout, 1)), _InheritedFd(_fd_of(sys.stderr, 2)))
+        # Flushed first: text the driver buffered must not appear after the step's own output.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        self._process = context.Process(target=_run_step, args=(list(argv), dict(env), streams), name="selfspec-step")
+        self._process.start()
+        self.pid = self._process.pid
+
+    def wait(self, timeout: float) -> int | None:
+        """The exit status once the step has ended (negative: killed by that signal), else None."""
+        self._process.join(timeout)
+        return self._process.exitcode
+
+    def send_signal(self, signum: int) -> None:
+        if self._process.exitcode is None and self.pid is not None:
+            os.kill(self.pid, signum)
+
+
+class _InheritedFd:
+    """A descriptor of the driver, duplicated into the step's process when the step is launched."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def __reduce__(self) -> tuple[Callable[..., int], tuple[Any]]:
+        # Pickled while the step launches: the fork server passes the descriptor itself along.
+        return _detach, (multiprocessing.reduction.DupFd(self.fd),)
+
+
+def _detach(duplicated: Any) -> int:
+    return int(duplicated.detach())
+
+
+def _fd_of(stream: IO[str], default: int) -> int:
+    try:
+        return stream.fileno()
+    except (AttributeError, OSError, ValueError):  # replaced by an object without a descriptor (a test's capture)
+        return default
+
+
+def die_with_parent() -> None:
+    """In a step's process: die when its parent dies (kill -9 included), so a resumed driver never
+    races an orphaned step writing into the same folder. Linux only; elsewhere a no-op."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+
+
+def _run_step(argv: list[str], env: dict[str, str], streams: tuple[int, int]) -> None:
+    """In the step's process: the driver's environment and output, then ``selfspec <argv>``."""
+    os.dup2(streams[0], 1)
+    os.dup2(streams[1], 2)
+    os.close(streams[0])
+    os.close(streams[1])
+    os.environ.clear()
+    os.environ.update(env)
+    die_with_parent()  # the server's child: it dies with the server, which exits when the driver does
+    # Exactly as ``python -m selfspec <argv>`` sees itself: the CLI reads sys.argv, and Lightning
+    # relaunches that command for its other ranks (DDP on CPU or several GPUs).
+    sys.argv = ["selfspec", *argv]
+    main_module = sys.modules["__main__"]
+    main_module.__spec__ = importlib.util.find_spec("selfspec.__main__")
+    from selfspec.cli import main
+
+    try:
+        main()
+    finally:
+        # multiprocessing ends its children with os._exit: run what the step registered for its exit
+        # (logging's flush among them) as a process of its own would.
+        atexit._run_exitfuncs()
