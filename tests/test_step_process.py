@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -59,18 +61,25 @@ def test_a_step_gets_the_drivers_environment_at_launch(
     assert ("selfspec: stopped by SIGTERM" in err) is not silenced, err[-2000:]
 
 
-def test_rounds_with_the_default_launcher_run_every_step_in_its_own_process(tmp_path: Path) -> None:
+def _forked_rounds(root: Path, max_epochs: int = 1) -> Path:
+    """One round on the seeds (the tiny model writes no parseable tasks), default launcher."""
     sys.path.insert(0, str(TESTS))
     from test_rounds_run import _write_configs
 
-    config = _write_configs(tmp_path, "forked")
+    config = _write_configs(root, "forked")
     rounds = yaml.safe_load(config.read_text())
     del rounds["launcher"]  # the default: the fork server
     rounds.update(rounds=1, seeds_only=False, base_shots=[0])
     config.write_text(yaml.safe_dump(rounds))
-    fit = yaml.safe_load((tmp_path / "fit.yaml").read_text())
-    fit["data"]["generation"]["num_instructions"] = 0  # seeds only: the tiny model writes no parseable tasks
-    (tmp_path / "fit.yaml").write_text(yaml.safe_dump(fit))
+    fit = yaml.safe_load((root / "fit.yaml").read_text())
+    fit["data"]["generation"]["num_instructions"] = 0
+    fit["trainer"]["max_epochs"] = max_epochs
+    (root / "fit.yaml").write_text(yaml.safe_dump(fit))
+    return config
+
+
+def test_rounds_with_the_default_launcher_run_every_step_in_its_own_process(tmp_path: Path) -> None:
+    config = _forked_rounds(tmp_path)
     main(["--config", str(config)])
     run = tmp_path / "logs" / "forked"
     lineage = json.loads((run / "lineage.json").read_text())
@@ -79,3 +88,50 @@ def test_rounds_with_the_default_launcher_run_every_step_in_its_own_process(tmp_
     assert summary["columns"] == ["base_0shot", "round_1"]
     assert (run / "round_1" / "adapter" / "adapter_config.json").is_file()
     assert (run / "round_1" / "eval" / "config.yaml").is_file()  # each step saved its resolved config
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the process ended while being read
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="finds the step's process in /proc")
+def test_a_step_dies_with_its_driver_killed_by_sigkill(tmp_path: Path) -> None:
+    # A resumed driver must never race an orphaned step writing into the same folder.
+    config = _forked_rounds(tmp_path, max_epochs=100_000)  # a fit that outlives this test unless killed
+    env = os.environ | {"PYTHONPATH": os.pathsep.join([str(TESTS), str(REPO)])}
+    command = [sys.executable, "-m", "selfspec.rounds_cli", "--config", str(config)]
+    driver = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    fit_started = tmp_path / "logs" / "forked" / "round_1" / "step_config.yaml"
+    steps: list[int] = []
+    try:
+        deadline = time.monotonic() + 600
+        while not steps:  # the fit step's process (driver -> server -> step), once the fit is launched
+            assert driver.poll() is None and time.monotonic() < deadline
+            if fit_started.exists():  # the evaluation step before it has ended
+                steps = [step for server in _children(driver.pid) for step in _children(server)]
+            time.sleep(0.2)
+        driver.kill()
+        driver.wait()
+        deadline = time.monotonic() + 60
+        while any(_alive(step) for step in steps) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not any(_alive(step) for step in steps), "the step outlived its driver"
+    finally:
+        for pid in steps:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)

@@ -12,7 +12,10 @@ operation hangs), and the driver may live in a process that has (a notebook, a t
 server never runs one.
 
 A step's output goes where the driver's goes at launch: the child receives the driver's current
-stdout and stderr descriptors (the server's were fixed when it started).
+stdout and stderr descriptors (the server's were fixed when it started). A step dies with its
+driver (kill -9 included), so a resumed driver never races an orphaned step writing into the same
+folder: the server cannot see to that (every child it forks holds the pipe that would tell it the
+driver is gone), so the step watches a pipe of its own whose other end only the driver holds.
 """
 
 from __future__ import annotations
@@ -22,7 +25,9 @@ import importlib.util
 import multiprocessing
 import multiprocessing.reduction
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from typing import IO, Any
 
@@ -41,16 +46,24 @@ class StepProcess:
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(PRELOAD)
         streams = (_InheritedFd(_fd_of(sys.stdout, 1)), _InheritedFd(_fd_of(sys.stderr, 2)))
+        lifeline, self._lifeline = os.pipe()  # the step reads EOF once this process is gone
         # Flushed first: text the driver buffered must not appear after the step's own output.
         sys.stdout.flush()
         sys.stderr.flush()
-        self._process = context.Process(target=_run_step, args=(list(argv), dict(env), streams), name="selfspec-step")
-        self._process.start()
+        args = (list(argv), dict(env), streams, _InheritedFd(lifeline))
+        self._process = context.Process(target=_run_step, args=args, name="selfspec-step")
+        try:
+            self._process.start()
+        finally:
+            os.close(lifeline)
         self.pid = self._process.pid
 
     def wait(self, timeout: float) -> int | None:
         """The exit status once the step has ended (negative: killed by that signal), else None."""
         self._process.join(timeout)
+        if self._process.exitcode is not None and self._lifeline >= 0:
+            os.close(self._lifeline)
+            self._lifeline = -1
         return self._process.exitcode
 
     def send_signal(self, signum: int) -> None:
@@ -80,6 +93,11 @@ def _fd_of(stream: IO[str], default: int) -> int:
         return default
 
 
+def _die_with_driver(lifeline: int) -> None:
+    os.read(lifeline, 1)  # blocks until the driver's end closes: the driver has exited or was killed
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
 def die_with_parent() -> None:
     """In a step's process: die when its parent dies (kill -9 included), so a resumed driver never
     races an orphaned step writing into the same folder. Linux only; elsewhere a no-op."""
@@ -90,7 +108,7 @@ def die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
 
 
-def _run_step(argv: list[str], env: dict[str, str], streams: tuple[int, int]) -> None:
+def _run_step(argv: list[str], env: dict[str, str], streams: tuple[int, int], lifeline: int) -> None:
     """In the step's process: the driver's environment and output, then ``selfspec <argv>``."""
     os.dup2(streams[0], 1)
     os.dup2(streams[1], 2)
@@ -98,7 +116,7 @@ def _run_step(argv: list[str], env: dict[str, str], streams: tuple[int, int]) ->
     os.close(streams[1])
     os.environ.clear()
     os.environ.update(env)
-    die_with_parent()  # the server's child: it dies with the server, which exits when the driver does
+    threading.Thread(target=_die_with_driver, args=(lifeline,), name="selfspec-lifeline", daemon=True).start()
     # Exactly as ``python -m selfspec <argv>`` sees itself: the CLI reads sys.argv, and Lightning
     # relaunches that command for its other ranks (DDP on CPU or several GPUs).
     sys.argv = ["selfspec", *argv]
