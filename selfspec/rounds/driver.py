@@ -31,7 +31,7 @@ from selfspec.io import atomic_write_json, atomic_write_text
 from selfspec.modeling.adapters import check_adapter_for_base
 from selfspec.rounds.lineage import Lineage, open_lineage
 from selfspec.rounds.rounds_settings import RoundsSettings
-from selfspec.rounds.step_process import StepProcess, die_with_parent, forkserver_available
+from selfspec.rounds.step_process import StepProcess, forkserver_available
 from selfspec.rounds.steps import BASE_CHAT, CONTROL, Step, eval_step_config, fit_step_config, plan_steps, round_name
 from selfspec.rounds.summary_table import (
     CHAT_COLUMN,
@@ -167,7 +167,7 @@ class RoundsDriver:
         else:
             command = [*(self.settings.launcher or (sys.executable, "-m", "selfspec")), *argv]
             log.info("rounds: %s", " ".join(command))
-            process = subprocess.Popen(command, env=env, preexec_fn=die_with_parent)
+            process = subprocess.Popen(command, env=env, preexec_fn=_die_with_parent)
         status = _wait_forwarding_stop(process)
         stopping.check()  # the step has stopped with what it finished kept; so does the driver
         if status != 0:
@@ -233,22 +233,13 @@ def _wait_forwarding_stop(process: StepProcess | subprocess.Popen[bytes]) -> int
     the step, which stops at its next safe point, is waited for (finished checkpoints and shards stay)."""
     forwarded = False
     while True:
-        status = _poll(process, 0.2)  # polled, so a stop request is noticed within 0.2 s
-        if status is not None:
-            return status
-        signum = stopping.requested()
-        if signum is not None and not forwarded:
-            process.send_signal(signum)
-            forwarded = True
-
-
-def _poll(process: StepProcess | subprocess.Popen[bytes], timeout: float) -> int | None:
-    if isinstance(process, StepProcess):
-        return process.wait(timeout)
-    try:
-        return process.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        return None
+        try:
+            return process.wait(timeout=0.2)  # polled, so a stop request is noticed within 0.2 s
+        except subprocess.TimeoutExpired:
+            signum = stopping.requested()
+            if signum is not None and not forwarded:
+                process.send_signal(signum)
+                forwarded = True
 
 
 def _check_adapters(fit: dict[str, Any]) -> None:
@@ -258,6 +249,16 @@ def _check_adapters(fit: dict[str, Any]) -> None:
     for adapter in (model.get("adapter"), generation.get("response_adapter")):
         if adapter:
             check_adapter_for_base(adapter, base, bool(model.get("trust_remote_code")))
+
+
+def _die_with_parent() -> None:
+    """In a launched step's process: die when the driver dies (kill -9 included), so a resumed driver
+    never races an orphaned step writing into the same folder. Linux only; elsewhere a no-op."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
 
 
 @contextmanager

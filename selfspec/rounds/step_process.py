@@ -26,6 +26,7 @@ import multiprocessing
 import multiprocessing.reduction
 import os
 import signal
+import subprocess
 import sys
 import threading
 from collections.abc import Callable, Sequence
@@ -40,7 +41,7 @@ def forkserver_available() -> bool:
 
 
 class StepProcess:
-    """``selfspec <argv>`` in a child of the fork server; ``poll``/``send_signal`` as ``subprocess.Popen``."""
+    """``selfspec <argv>`` in a child of the fork server; ``wait``/``send_signal`` as ``subprocess.Popen``'s."""
 
     def __init__(self, argv: Sequence[str], env: dict[str, str]) -> None:
         context = multiprocessing.get_context("forkserver")
@@ -58,10 +59,12 @@ class StepProcess:
             os.close(lifeline)
         self.pid = self._process.pid
 
-    def wait(self, timeout: float) -> int | None:
-        """The exit status once the step has ended (negative: killed by that signal), else None."""
+    def wait(self, timeout: float | None = None) -> int:
+        """The exit status (negative: killed by that signal); ``subprocess.TimeoutExpired`` after ``timeout``."""
         self._process.join(timeout)
-        if self._process.exitcode is not None and self._lifeline >= 0:
+        if self._process.exitcode is None:
+            raise subprocess.TimeoutExpired(self._process.name, timeout or 0.0)
+        if self._lifeline >= 0:
             os.close(self._lifeline)
             self._lifeline = -1
         return self._process.exitcode
@@ -96,16 +99,6 @@ def _fd_of(stream: IO[str], default: int) -> int:
 def _die_with_driver(lifeline: int) -> None:
     os.read(lifeline, 1)  # blocks until the driver's end closes: the driver has exited or was killed
     os.kill(os.getpid(), signal.SIGKILL)
-
-
-def die_with_parent() -> None:
-    """In a step's process: die when its parent dies (kill -9 included), so a resumed driver never
-    races an orphaned step writing into the same folder. Linux only; elsewhere a no-op."""
-    if sys.platform.startswith("linux"):
-        import ctypes
-        import signal
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
 
 
 def _run_step(argv: list[str], env: dict[str, str], streams: tuple[int, int], lifeline: int) -> None:
