@@ -212,3 +212,46 @@ def test_a_plan_hashes_each_input_file_once(
     for _ in range(50):  # a run asks for its folders once per unit
         plan.rounds_dir, plan.instructions_dir, plan.dataset_dir  # noqa: B018
     assert sorted(hashed) == sorted([str(example_seeds), str(corpus), str(evaluation)])
+
+
+class _Rambler:
+    """Writes one whole item, a blank line, then rambles until the token limit, as a small model does."""
+
+    tokens_per_second = 0.0
+    RAW = " Name the drug.\n4. Input: Aspirin treats pain.\n\nA) one\nB) two\n5. Instruction: List the"
+
+    def __init__(self) -> None:
+        self.stops: list[tuple[str, ...]] = []
+
+    def generate(self, prompts: Any, sampling: Any, seeds: Any = None, on_batch: Any = None) -> list[Generation]:
+        from selfspec.decoding.generator import cut_at_stop
+
+        self.stops.append(sampling.stop)
+        # With a stop string the real generator ends the row early; the raw text keeps what it wrote.
+        new = 12 if sampling.stop else sampling.max_new_tokens
+        return [Generation(cut_at_stop(self.RAW, sampling.stop), self.RAW, new, 0) for _ in prompts]
+
+
+def test_first_item_only_ends_each_continuation_at_its_first_blank_line(tmp_path: Path) -> None:
+    seeds = tmp_path / "seeds.jsonl"
+    seeds.write_text(
+        "".join(json.dumps({"instruction": f"Task {i}?", "input": "", "output": "x"}) + "\n" for i in range(5))
+    )
+    paper = GenerationPlan(seeds_path=seeds, base_model="some/hub-model", domain="biomedicine", cache_dir=tmp_path)
+    paper = dataclasses.replace(paper, brainstorm=BrainstormSettings(prompts_per_round=2, max_new_tokens=30))
+    first = dataclasses.replace(paper, brainstorm=dataclasses.replace(paper.brainstorm, first_item_only=True))
+    # Off is the paper's open list, and the key of data cached before the setting existed.
+    assert "first_item_only" not in paper.rounds_key["brainstorm"] and paper.rounds_dir != first.rounds_dir
+    shards = {}
+    for name, plan in (("paper", paper), ("first", first)):
+        rambler = _Rambler()
+        units = Units(plan, lambda adapter, r=rambler: r)  # type: ignore[arg-type,return-value]
+        shards[name] = units.brainstorm_round(0).to_json()
+        assert rambler.stops == [("\n\n",) if plan is first else ()]
+    # Open list: the continuation used every token, so its cut-off last item goes; the first stays.
+    assert [row["items"] for row in shards["paper"]["prompts"]] == [[["Name the drug.", "Aspirin treats pain."]]] * 2
+    assert all(row["truncated"] for row in shards["paper"]["prompts"])
+    # First item only: the row ended at the blank line, nothing was cut off, the raw text is kept.
+    for row in shards["first"]["prompts"]:
+        assert row["items"] == [["Name the drug.", "Aspirin treats pain."]] and not row["truncated"]
+        assert row["raw"] == _Rambler.RAW and row["unparsed"] == []

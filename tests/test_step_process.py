@@ -75,6 +75,7 @@ def _forked_rounds(root: Path, max_epochs: int = 1) -> Path:
     return config
 
 
+@pytest.mark.slow  # tests/test_rounds_run.py's module run uses the default launcher too (its server preloads a kit)
 def test_rounds_with_the_default_launcher_run_every_step_in_its_own_process(tmp_path: Path) -> None:
     config = _forked_rounds(tmp_path)
     main(["--config", str(config)])

@@ -112,7 +112,7 @@ class GenerationPlan(GenerationSettings):
         a larger target continues in the same folder, a smaller one reads a prefix of it.
         """
         grounding = {"grounding_corpus": self.corpus_hash} if self.grounding else {}
-        brainstorm = asdict(self.brainstorm)
+        brainstorm = self._brainstorm_key()
         del brainstorm["max_rounds"]
         return grounding | {
             "format": FORMAT_VERSION,
@@ -128,6 +128,13 @@ class GenerationPlan(GenerationSettings):
             "seed": self.seed,
         }
 
+    def _brainstorm_key(self) -> dict[str, Any]:
+        # A setting added later enters the key only when on: data cached before it keeps its fingerprint.
+        key = asdict(self.brainstorm)
+        if not key["first_item_only"]:
+            del key["first_item_only"]
+        return key
+
     @cached_property
     def instruction_key(self) -> dict[str, Any]:
         """Settings of the kept instructions; the dataset key holds its fingerprint, so they count there too.
@@ -135,7 +142,7 @@ class GenerationPlan(GenerationSettings):
         The same dict as before the rounds had a folder of their own (same fingerprint, same cached data).
         """
         return self.rounds_key | {
-            "brainstorm": asdict(self.brainstorm),
+            "brainstorm": self._brainstorm_key(),
             "filters": asdict(self.filters),
             "eval_files": sorted(content_hash(p) for p in self.eval_files),  # by content, in any order or place
             "num_instructions": self.num_instructions,

@@ -108,7 +108,8 @@ class Units:
                 render_brainstorm_prompt(plan.prompts.brainstorm_preamble, chosen, [p.text for p in grounding])
             )
             shown.append(([s.id for s in chosen], [p.id for p in grounding] if grounding else None))
-        sampling = SamplingSettings(settings.max_new_tokens, True, settings.temperature, settings.top_p)
+        stop = ("\n\n",) if settings.first_item_only else ()  # a blank line ends an item (brainstorm.py)
+        sampling = SamplingSettings(settings.max_new_tokens, True, settings.temperature, settings.top_p, stop)
         generations = self.generator(None).generate(prompts, sampling, sample_seeds)
         rows = [
             _brainstormed(seed_ids, passage_ids, sample_seed, gen, settings.max_new_tokens)
@@ -267,8 +268,10 @@ class Units:
 def _brainstormed(
     seed_ids: list[str], passage_ids: list[str] | None, sample_seed: int, gen: Generation, max_new_tokens: int
 ) -> BrainstormedPrompt:
-    # A sample that used every token was cut off: its last item may be half an instruction.
-    parsed = parse_continuation(gen.raw, hit_token_limit=gen.new_tokens >= max_new_tokens)
+    # A sample that used every token was cut off: its last item may be half an instruction. One
+    # that wrote a stop string ended there (``text`` is cut before it; without stops it is ``raw``).
+    cut_off = gen.new_tokens >= max_new_tokens and gen.text == gen.raw
+    parsed = parse_continuation(gen.text, hit_token_limit=cut_off)
     items = [(c.instruction, c.input) for c in parsed.items]
     return BrainstormedPrompt(
         seed_ids, sample_seed, gen.raw, gen.new_tokens, parsed.truncated, items, parsed.unparsed, passage_ids
