@@ -14,6 +14,7 @@ from selfspec.generation.recipe import GenerationRun
 from selfspec.generation.records import read_rows
 from selfspec.generation.settings import BrainstormSettings, GenerationSettings, ResponseSettings
 from selfspec.modeling.loading import load_tokenizer, resolve_model_source
+from selfspec.seeds import load_seeds
 
 
 def test_setup_reads_the_cached_dataset_without_loading_a_model(
@@ -45,6 +46,32 @@ def test_setup_reads_the_cached_dataset_without_loading_a_model(
         response = [t for t, label in zip(example.input_ids, example.labels, strict=True) if label != IGNORE_INDEX]
         assert example.labels[0] == IGNORE_INDEX and response[-1] == tokenizer.eos_token_id
         assert tokenizer.decode(response[:-1]).strip() in rows
+
+
+def test_include_seeds_trains_on_the_seeds_and_the_generated_data(
+    tiny_model_dir: Path, example_seeds: Path, tmp_path: Path
+) -> None:
+    def module(include_seeds: bool) -> SelfSpecDataModule:
+        generation = GenerationSettings(
+            num_instructions=5,
+            cache_dir=tmp_path / "generated",
+            brainstorm=BrainstormSettings(prompts_per_round=2),
+            responses=ResponseSettings(max_new_tokens=6, chunk_size=8),
+        )
+        dm = SelfSpecDataModule(
+            example_seeds, str(tiny_model_dir), generation=generation, val_fraction=0.0, include_seeds=include_seeds
+        )
+        GenerationRun(dm.plan, hybrid_factory(dm.plan)).dataset()  # cached: the second module reuses it
+        dm.setup("fit")
+        return dm
+
+    alone, mixed = module(False), module(True)
+    assert alone.plan.dataset_dir == mixed.plan.dataset_dir  # the same generated data either way
+    seeds = load_seeds(example_seeds)
+    assert len(mixed.train_examples) == len(alone.train_examples) + len(seeds)
+    tokenizer = load_tokenizer(resolve_model_source(str(tiny_model_dir)))
+    trained = {tokenizer.decode(e.input_ids, skip_special_tokens=True) for e in mixed.train_examples}
+    assert all(any(s.output.strip() in text for text in trained) for s in seeds)
 
 
 def test_fit_with_a_garbage_model_ends_in_a_clear_error(

@@ -57,6 +57,7 @@ class SelfSpecDataModule(L.LightningDataModule):
         num_workers: int = 0,
         trust_remote_code: bool = False,
         generation: GenerationSettings = GenerationSettings(),
+        include_seeds: bool = False,
     ) -> None:
         """Training data for one specialisation run.
 
@@ -78,6 +79,9 @@ class SelfSpecDataModule(L.LightningDataModule):
                 you trust its author.
             generation: Self-generated training data (``data.generation``; see ``GenerationSettings``):
                 with ``num_instructions > 0`` the base model writes the training data from the seeds.
+            include_seeds: Beyond the paper (off: it trains on the generated data alone): with
+                generated data, also train on the seed examples themselves. The seeds-only control
+                then asks whether the generated data adds anything to the seeds at the same step count.
         """
         super().__init__()
         if not 0.0 <= val_fraction < 1.0:
@@ -100,6 +104,7 @@ class SelfSpecDataModule(L.LightningDataModule):
         self.num_workers = num_workers
         self.trust_remote_code = trust_remote_code
         self.plan = GenerationPlan.of(generation, seeds_path, base_model, trust_remote_code)
+        self.include_seeds = include_seeds
         self.train_examples: list[TokenizedExample] = []
         self.val_examples: list[TokenizedExample] = []
         self.pad_id = 0
@@ -136,7 +141,11 @@ class SelfSpecDataModule(L.LightningDataModule):
     def _examples(self) -> list[Seed]:
         if not self.plan.num_instructions:
             return load_seeds(self.seeds_path)
-        return load_generated(self.plan)
+        generated = load_generated(self.plan)
+        if self.include_seeds:
+            log.info("data: %d generated examples + the %s seeds", len(generated), self.seeds_path)
+            return load_seeds(self.seeds_path) + generated
+        return generated
 
     def _tokenize(self, seeds: list[Seed], tokenizer: PreTrainedTokenizerBase) -> list[TokenizedExample]:
         examples, dropped, truncated = [], 0, 0
