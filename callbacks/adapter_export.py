@@ -39,7 +39,7 @@ class AdapterExport(L.Callback):
         if not isinstance(pl_module, SpecialistModule) or log_dir is None or not trainer.is_global_zero:
             return
         run_dir = Path(log_dir)
-        template = getattr(getattr(getattr(trainer, "datamodule", None), "template", None), "name", "alpaca")
+        template = getattr(getattr(trainer, "datamodule", None), "template_name", "alpaca")
         final = _export(pl_module, run_dir, self.dirname, template)
         log.info("adapter exported to %s", final)
         best = getattr(trainer.checkpoint_callback, "best_model_path", "")

@@ -32,7 +32,7 @@ from selfspec.evaluation.tasks import Task
 from selfspec.io import atomic_write_text
 from selfspec.modeling.inference import float_view_on_cpu
 from selfspec.modeling.loading import load_tokenizer, resolve_model_source
-from selfspec.prompts import CHAT, chat_template, get_template
+from selfspec.prompts import check_template_name, resolve_template
 
 log = logging.getLogger("selfspec")
 
@@ -69,7 +69,7 @@ class DomainEvaluation(L.Callback):
             raise ConfigError(f"DomainEvaluation {err}") from None
         self.suite = suite
         self.settings = settings
-        self.template = template
+        self.template = template if template is None else check_template_name(template, "DomainEvaluation template")
         self.template_override = template_override
         self.compare_with = list(compare_with or [])
         self.label = label
@@ -130,7 +130,7 @@ class DomainEvaluation(L.Callback):
 
     def _evaluate(self, trainer: L.Trainer, pl_module: L.LightningModule, prefix: str) -> None:
         name = self._template_name(trainer)
-        template = chat_template(self._load_tokenizer(pl_module)) if name == CHAT else get_template(name)
+        template = resolve_template(name, self._load_tokenizer(pl_module))
         shard = (trainer.global_rank, trainer.world_size)  # each rank decodes its share; the scores are gathered
         model = getattr(pl_module, "model", None)  # SpecialistModule holds the PEFT model here
         model = pl_module if model is None else model
@@ -195,8 +195,7 @@ def metric_items(rows: list[Row], prefix: str, main_shots: int) -> dict[str, flo
 
 
 def _data_template(trainer: L.Trainer) -> str | None:
-    template = getattr(getattr(trainer, "datamodule", None), "template", None)
-    return getattr(template, "name", None)
+    return getattr(getattr(trainer, "datamodule", None), "template_name", None)
 
 
 def _default_label(trainer: L.Trainer, pl_module: L.LightningModule) -> str:

@@ -36,7 +36,7 @@ from selfspec.modeling.compat import (
 )
 from selfspec.modeling.loading import load_tokenizer, resolve_model_source
 from selfspec.modeling.quantization import Quantization
-from selfspec.prompts import PromptTemplate, get_template
+from selfspec.prompts import PromptTemplate, resolve_template
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ class Experts:
         check_names(adapters)
         infos = [describe_adapter(path, name) for name, path in adapters.items()]
         base = common_base(infos, base_model)
-        template = get_template(common_template(infos))
+        template_name = common_template(infos)
         quant = quantization or pick_quantization(infos)  # the adapters were trained against that rounding
         target = torch.device(device) if device is not None else _default_device()
         log.info("experts: %s (%s) on %s with %s", base, quant, target, ", ".join(adapters))
@@ -116,7 +116,7 @@ class Experts:
             check_adapter_fits(model, info, base)
             model.load_adapter(str(info.path), adapter_name=name, is_trainable=False)
         tokenizer = load_tokenizer(resolve_model_source(base), trust_remote_code)
-        return cls(model, tokenizer, template, batch_size)
+        return cls(model, tokenizer, resolve_template(template_name, tokenizer), batch_size)
 
     @property
     def names(self) -> list[str]:

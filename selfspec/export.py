@@ -98,8 +98,8 @@ def export_merged(
     tol = DEFAULT_TOLERANCE[dtype] if tolerance is None else tolerance
     if tol < 0:
         raise ConfigError(f"--tolerance must be >= 0, got {tol}")
-    texts, source = probe_prompts(probes, info, max_probes)
     tokenizer = load_tokenizer(resolve_model_source(base), trust_remote_code)
+    texts, source = probe_prompts(probes, info, tokenizer, max_probes)
     ids = [tokenizer(t, return_tensors="pt")["input_ids"] for t in texts]  # one [1, seq] per probe: no padding
 
     def load(quantization: Any, weights: torch.dtype) -> Any:

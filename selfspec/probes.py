@@ -9,12 +9,13 @@ the adapter's prompt template, so the comparison runs on the kind of text the mo
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import yaml
 
 from selfspec.errors import ConfigError
 from selfspec.modeling.compat import AdapterInfo
-from selfspec.prompts import get_template
+from selfspec.prompts import resolve_template
 from selfspec.seeds import load_seeds
 
 BUILTIN_PROBES: tuple[tuple[str, str], ...] = (
@@ -27,11 +28,11 @@ BUILTIN_PROBES: tuple[tuple[str, str], ...] = (
 )
 
 
-def probe_prompts(probes: str, info: AdapterInfo, limit: int = 8) -> tuple[list[str], str]:
-    """Up to ``limit`` rendered probe prompts and a description of their source."""
+def probe_prompts(probes: str, info: AdapterInfo, tokenizer: Any, limit: int = 8) -> tuple[list[str], str]:
+    """Up to ``limit`` probe prompts in the adapter's template (``chat``: ``tokenizer``'s) and their source."""
     if limit < 1:
         raise ConfigError(f"--max_probes must be at least 1, got {limit}")
-    template = get_template(info.template or "alpaca")
+    template = resolve_template(info.template or "alpaca", tokenizer)
     if probes == "builtin":
         pairs = list(BUILTIN_PROBES)
         source = "builtin"

@@ -1,9 +1,10 @@
 """Prompt templates: pure text in, text out.
 
-The Alpaca template is what selfspec trains and evaluates with (docs/method.md step 6). The template's
-name is saved with every adapter so evaluation can refuse a mismatched one. ``chat`` (evaluation
-only) is the model's own chat template, built from its tokenizer: the fair 0-shot baseline of an
-instruction-tuned base that never saw the Alpaca format.
+The Alpaca template is what selfspec trains and evaluates with by default (docs/method.md step 6).
+The template's name is saved with every adapter so evaluation can refuse a mismatched one. ``chat``
+is the model's own chat template, built from its tokenizer: the fair 0-shot baseline of an
+instruction-tuned base that never saw the Alpaca format, and (beyond the paper) a template to train
+such a base with, so the adapter builds on the format its instruction tuning taught.
 """
 
 from __future__ import annotations
@@ -74,8 +75,24 @@ def chat_template(tokenizer: Any) -> PromptTemplate:
 
 
 def get_template(name: str) -> PromptTemplate:
-    """Look a template up by name; the error lists the known names."""
+    """Look a template that needs no tokenizer up by name; the error lists the known names."""
     try:
         return TEMPLATES[name]
     except KeyError:
-        raise ConfigError(f"prompt template {name!r} is unknown; choose one of {sorted(TEMPLATES)}") from None
+        raise ConfigError(f"prompt template {name!r} is unknown; choose one of {template_names()}") from None
+
+
+def template_names() -> list[str]:
+    return [*sorted(TEMPLATES), CHAT]
+
+
+def check_template_name(name: str, flag: str = "--data.template") -> str:
+    """``name`` when it names a template (``chat`` included); else a ``ConfigError`` naming ``flag``."""
+    if name != CHAT and name not in TEMPLATES:
+        raise ConfigError(f"{flag}: prompt template {name!r} is unknown; choose one of {template_names()}")
+    return name
+
+
+def resolve_template(name: str, tokenizer: Any) -> PromptTemplate:
+    """The template called ``name``: ``chat`` is built from ``tokenizer``, the others need none."""
+    return chat_template(tokenizer) if name == CHAT else get_template(name)

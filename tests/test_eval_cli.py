@@ -137,3 +137,54 @@ def test_k_shot_on_a_task_without_enough_demonstrations_is_refused_up_front(
         f"(first 1 of {tmp_path / 't.jsonl'}) holds 1; give the task `demos: <file>` or "
         "`demos: <N records to hold apart>` in the suite, or lower shots"
     )
+
+
+CHATML = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def _chat_model(tiny_model_dir: Path, tmp_path: Path) -> Path:
+    """The tiny model with a ChatML chat template in its tokenizer (as an instruction-tuned base has)."""
+    import shutil
+
+    model = tmp_path / "tiny-chat"
+    shutil.copytree(tiny_model_dir, model)
+    config = json.loads((model / "tokenizer_config.json").read_text())
+    (model / "tokenizer_config.json").write_text(json.dumps({**config, "chat_template": CHATML}))
+    return model
+
+
+def test_fit_with_the_chat_template_trains_and_evaluates_through_it(
+    tmp_path: Path, tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from selfspec.data.module import SelfSpecDataModule
+
+    model = _chat_model(tiny_model_dir, tmp_path)
+    seeds = REPO / "data" / "seeds" / "example.jsonl"
+    dm = SelfSpecDataModule(seeds, str(model), template="chat", val_fraction=0.0)
+    dm.setup("fit")
+    from selfspec.modeling.loading import load_tokenizer, resolve_model_source
+
+    tokenizer = load_tokenizer(resolve_model_source(str(model)))
+    text = tokenizer.decode(dm.train_examples[0].input_ids)
+    assert text.count("<|im_start|>user\n") == 1 and "<|im_start|>assistant\n" in text and "### Instruction" not in text
+    monkeypatch.chdir(tmp_path)
+    config = str(_config(tmp_path, settings={"shots": [0], "batch_size": 16}, label=None))
+    args = ["--model.base_model", str(model), "--data.template", "chat", "--trainer.max_epochs", "1"]
+    assert run_cli(["fit", "--config", config, *args]) == 0
+    run = tmp_path / "lightning_logs" / "eval" / "version_0"
+    assert json.loads((run / "eval.json").read_text())["meta"]["template"] == "chat"  # evaluated as it trains
+    assert yaml.safe_load((run / "config.yaml").read_text())["data"]["template"] == "chat"
+
+
+def test_an_unknown_template_or_chat_without_one_is_a_clear_error(tmp_path: Path, tiny_model_dir: Path) -> None:
+    from selfspec.data.module import SelfSpecDataModule
+    from selfspec.errors import ConfigError
+
+    seeds = REPO / "data" / "seeds" / "example.jsonl"
+    with pytest.raises(ConfigError, match=r"--data.template: prompt template 'vicuna' is unknown; .*'chat'"):
+        SelfSpecDataModule(seeds, str(tiny_model_dir), template="vicuna")
+    with pytest.raises(ConfigError, match="the tokenizer has no chat template"):
+        SelfSpecDataModule(seeds, str(tiny_model_dir), template="chat").setup("fit")

@@ -97,6 +97,16 @@ def test_base_chat_adds_one_base_evaluation_through_the_chat_template(tmp_path: 
     assert config["trainer"]["callbacks"][0]["init_args"]["template"] == "chat"
 
 
+def test_base_columns_keep_their_templates_and_rounds_use_the_fits() -> None:
+    templates = {s.key: s.eval_template for s in plan_steps(1, seeds_only=True, base_chat=True) if s.kind == "eval"}
+    assert templates == {
+        "round_0/eval": "alpaca",
+        "base_chat/eval": "chat",
+        "round_1/eval": None,
+        "seeds_only/eval": None,
+    }
+
+
 def test_gains_are_measured_against_the_better_zero_shot_base() -> None:
     def column(name: str, overall: float) -> tuple[str, dict[str, float]]:
         return name, {"overall": overall}

@@ -30,7 +30,7 @@ from selfspec.generation.recipe import first, load_generated, prepare_generated,
 from selfspec.generation.settings import GenerationSettings
 from selfspec.hparams import make_plain
 from selfspec.modeling.loading import load_tokenizer, resolve_model_source
-from selfspec.prompts import get_template
+from selfspec.prompts import PromptTemplate, check_template_name, resolve_template
 from selfspec.seeds import Seed, load_seeds
 
 if TYPE_CHECKING:
@@ -64,7 +64,8 @@ class SelfSpecDataModule(L.LightningDataModule):
         Args:
             seeds_path: Seed file (JSONL or JSON list; selfspec triplets or Self-Instruct tasks).
             base_model: Model whose tokenizer is used; linked to ``model.base_model`` by the CLI.
-            template: Prompt template name (``alpaca``).
+            template: Prompt template name: ``alpaca`` (the paper's) or ``chat`` (beyond the paper: the
+                base's own chat template, from its tokenizer; for an instruction-tuned base).
             max_length: Longest tokenised example (prompt + response), in tokens.
             overflow: What to do with an example whose prompt alone reaches ``max_length``:
                 ``error`` stops with its id, ``drop`` skips it and reports the count.
@@ -94,7 +95,8 @@ class SelfSpecDataModule(L.LightningDataModule):
         make_plain(self.hparams)  # checkpoints must load with weights_only=True
         self.seeds_path = Path(seeds_path)
         self.base_model = base_model
-        self.template = get_template(template)
+        self.template_name = check_template_name(template)
+        self.template: PromptTemplate | None = None  # built in setup: ``chat`` needs the tokenizer
         self.max_length = max_length
         self.overflow = overflow
         self.batch_size = batch_size
@@ -127,7 +129,8 @@ class SelfSpecDataModule(L.LightningDataModule):
         seeds = self._examples()
         tokenizer = load_tokenizer(resolve_model_source(self.base_model), self.trust_remote_code)
         self.pad_id = tokenizer.pad_token_id
-        examples = self._tokenize(seeds, tokenizer)
+        self.template = resolve_template(self.template_name, tokenizer)
+        examples = self._tokenize(seeds, tokenizer, self.template)
         if not examples:
             raise ConfigError(f"{self.seeds_path}: no example fits --data.max_length={self.max_length}")
         train_idx, val_idx = split_indices(len(examples), self.val_fraction, self.split_seed)
@@ -147,10 +150,12 @@ class SelfSpecDataModule(L.LightningDataModule):
             return load_seeds(self.seeds_path) + generated
         return generated
 
-    def _tokenize(self, seeds: list[Seed], tokenizer: PreTrainedTokenizerBase) -> list[TokenizedExample]:
+    def _tokenize(
+        self, seeds: list[Seed], tokenizer: PreTrainedTokenizerBase, template: PromptTemplate
+    ) -> list[TokenizedExample]:
         examples, dropped, truncated = [], 0, 0
         for seed in seeds:
-            prompt_ids = tokenizer(self.template.render(seed.instruction, seed.input))["input_ids"]
+            prompt_ids = tokenizer(template.render(seed.instruction, seed.input))["input_ids"]
             response_ids = tokenizer(seed.output.strip(), add_special_tokens=False)["input_ids"]
             try:
                 example = build_example(

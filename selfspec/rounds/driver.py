@@ -143,8 +143,7 @@ class RoundsDriver:
             base_shots = (0,) if chat else tuple(self.settings.base_shots)
             settings = type(settings)(**{**asdict(settings), "shots": base_shots})  # frozen: a copy, changed
         label = "base" if is_base else "base (chat template)" if chat else step.run
-        template = "chat" if chat else None
-        config = eval_step_config(self.fit, out_dir, adapter, self.settings.suite, settings, label, template)
+        config = eval_step_config(self.fit, out_dir, adapter, self.settings.suite, settings, label, step.eval_template)
         self._launch(step, "validate", out_dir, config, [])
         report = json.loads((out_dir / "eval.json").read_text(encoding="utf-8"))
         # The lineage's F1 (for min_delta) is the rounds' first shots value, when this step scored it.

@@ -44,6 +44,17 @@ class Step:
         """k for ``round_<k>``, None for the control and the chat-template base evaluation."""
         return int(self.run.removeprefix("round_")) if self.run.startswith("round_") else None
 
+    @property
+    def eval_template(self) -> str | None:
+        """The prompt template this step evaluates with; None: the fit config's (``data.template``).
+
+        The base columns are the paper's Alpaca prompts (``base_<k>shot``) and the model's own chat
+        template (``base_0shot_chat``) whatever the fit trains with: a fit through the chat template
+        would otherwise make ``base_0shot`` a second chat column. Rounds and the control are scored
+        through the template they were trained with.
+        """
+        return "chat" if self.run == BASE_CHAT else "alpaca" if self.round == 0 else None
+
 
 def round_name(k: int) -> str:
     return f"round_{k}"
