@@ -62,7 +62,7 @@ def chat_template(tokenizer: Any) -> PromptTemplate:
     The tokenizer renders the turn once with placeholders, so rendering stays pure text.
     """
     if not getattr(tokenizer, "chat_template", None):
-        raise ConfigError("template 'chat': the tokenizer has no chat template; evaluate with 'alpaca'")
+        raise ConfigError("template 'chat': the model's tokenizer has no chat template; use 'alpaca'")
 
     def render(content: str) -> str:
         text = tokenizer.apply_chat_template(

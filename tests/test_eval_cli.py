@@ -186,5 +186,5 @@ def test_an_unknown_template_or_chat_without_one_is_a_clear_error(tmp_path: Path
     seeds = REPO / "data" / "seeds" / "example.jsonl"
     with pytest.raises(ConfigError, match=r"--data.template: prompt template 'vicuna' is unknown; .*'chat'"):
         SelfSpecDataModule(seeds, str(tiny_model_dir), template="vicuna")
-    with pytest.raises(ConfigError, match="the tokenizer has no chat template"):
+    with pytest.raises(ConfigError, match="no chat template; use 'alpaca'"):
         SelfSpecDataModule(seeds, str(tiny_model_dir), template="chat").setup("fit")

@@ -157,5 +157,5 @@ def test_chat_template_renders_the_models_own_turns() -> None:
         f"{head}List the diseases.\n\nBRCA1 causes {{x}} cancer.<|im_end|>\n<|im_start|>assistant\n"
     )
     assert template.render("Define apoptosis.") == f"{head}Define apoptosis.<|im_end|>\n<|im_start|>assistant\n"
-    with pytest.raises(ConfigError, match="the tokenizer has no chat template"):
+    with pytest.raises(ConfigError, match="no chat template; use 'alpaca'"):
         chat_template(object())
