@@ -5,7 +5,9 @@ batch (less padding), a decode loop that drops finished rows (``selfspec.decodin
 narrow-input linear product on a CPU (``selfspec.decoding.narrow_linear``), ``torch.inference_mode``
 and, when a batch's prompts begin with
 the same tokens (k-shot evaluation: every item of a task follows the same demonstrations), one
-forward pass over that shared prefix whose cache every row then reuses. Batch composition is a pure
+forward pass over that shared prefix whose cache every row then reuses. On a CPU a batch that pads
+some row is prefilled row by row, each on its own tokens (``selfspec.decoding.decode``): padding costs
+a CPU its full compute. Batch composition is a pure
 function of the prompt list and ``batch_size``, and sampling is seeded per item, so the same
 inputs always give the same outputs. A CUDA out-of-memory error halves the batch and goes on.
 """
