@@ -95,8 +95,9 @@ class SelfSpecDataModule(L.LightningDataModule):
         make_plain(self.hparams)  # checkpoints must load with weights_only=True
         self.seeds_path = Path(seeds_path)
         self.base_model = base_model
-        self.template_name = check_template_name(template)
-        self.template: PromptTemplate | None = None  # built in setup: ``chat`` needs the tokenizer
+        self.template_name = check_template_name(
+            template
+        )  # the template is built in setup: ``chat`` needs the tokenizer
         self.max_length = max_length
         self.overflow = overflow
         self.batch_size = batch_size
@@ -129,8 +130,7 @@ class SelfSpecDataModule(L.LightningDataModule):
         seeds = self._examples()
         tokenizer = load_tokenizer(resolve_model_source(self.base_model), self.trust_remote_code)
         self.pad_id = tokenizer.pad_token_id
-        self.template = resolve_template(self.template_name, tokenizer)
-        examples = self._tokenize(seeds, tokenizer, self.template)
+        examples = self._tokenize(seeds, tokenizer, resolve_template(self.template_name, tokenizer))
         if not examples:
             raise ConfigError(f"{self.seeds_path}: no example fits --data.max_length={self.max_length}")
         train_idx, val_idx = split_indices(len(examples), self.val_fraction, self.split_seed)

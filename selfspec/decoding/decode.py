@@ -123,7 +123,7 @@ def decode(
     done = [False] * rows
     active = list(range(rows))  # the rows still in the batch, in batch order
     sequences, mask = input_ids, attention_mask
-    if row_by_row_prefill(model, cache, mask[:, cached:]):
+    if row_by_row_prefill(cache, mask[:, cached:]):
         logits = _prefill_rows(model, input_ids, mask, cached, cache)
     else:
         logits = model(
@@ -163,7 +163,7 @@ def decode(
     return out
 
 
-def row_by_row_prefill(model: Any, cache: Any, own_mask: torch.Tensor) -> bool:
+def row_by_row_prefill(cache: Any, own_mask: torch.Tensor) -> bool:
     """Whether to prefill each row on its own tokens: on a CPU, when the batch pads some row.
 
     A padded batch computes every layer over its pad positions too. On a 2-core CPU, 16 PubMedQA
@@ -171,13 +171,13 @@ def row_by_row_prefill(model: Any, cache: Any, own_mask: torch.Tensor) -> bool:
     (``benchmarks/roofline.py`` has the batch's figures); a few hundred tokens per row still keep
     the matrix products efficient. A GPU computes the padded batch in parallel: it keeps it.
     """
-    device = own_mask.device
+    layers = getattr(cache, "layers", ())
     return (
-        device.type == "cpu"
+        own_mask.device.type == "cpu"
         and own_mask.shape[0] > 1
         and not bool(own_mask.all())
-        and all(isinstance(layer, ReservedLayer) for layer in getattr(cache, "layers", ()))
-        and bool(getattr(cache, "layers", ()))
+        and bool(layers)
+        and all(isinstance(layer, ReservedLayer) for layer in layers)
     )
 
 
