@@ -87,3 +87,38 @@ def test_validate_scores_held_out_loss_on_the_float_view_and_fit_on_the_4bit_lay
     # fit validates between training steps on the 4-bit layers; validate on their float view
     assert kinds.seen == [("fit", four_bit), ("validate", 0)]
     assert abs(validated - fitted) <= 1e-4 * abs(fitted)  # the same function of the same weights
+
+
+def test_float_view_of_a_bfloat16_compute_model_computes_as_its_4bit_layers_do(tiny_model_dir: Path) -> None:
+    # A CPU with native bf16 trains with bf16 compute in the 4-bit layers, which cast their input to
+    # bf16 and their output back, while PEFT keeps embeddings, norms and the head in float32.
+    model = add_lora(load_base(str(tiny_model_dir), "nf4", dtype=torch.bfloat16), LoraSettings(r=4, alpha=8))
+    model.eval()
+    before = {name: p.detach().clone() for name, p in model.named_parameters() if p.is_floating_point()}
+    ids = torch.tensor([[1, 5, 9, 20, 33, 7]])
+    with torch.no_grad():
+        quantized = model(input_ids=ids).logits
+        with float_view_on_cpu(model) as view:
+            kinds = {type(m).__name__: m.weight.dtype for m in view.modules() if isinstance(m, torch.nn.Linear)}
+            assert kinds["ComputeDtypeLinear"] == torch.bfloat16 and kinds["Linear"] == torch.float32  # the head
+            viewed = view(input_ids=ids).logits
+    assert viewed.dtype == quantized.dtype == torch.float32
+    assert (viewed - quantized).abs().max() <= 1e-2 * quantized.abs().max()  # the same bf16 products
+    after = dict(model.named_parameters())
+    assert all(torch.equal(after[name], p) for name, p in before.items())
+
+
+def test_validate_with_bfloat16_compute_scores_on_the_float_view(
+    tiny_model_dir: Path, example_seeds: Path, tmp_path: Path
+) -> None:
+    data = SelfSpecDataModule(seeds_path=example_seeds, base_model=str(tiny_model_dir), batch_size=4, val_fraction=0.5)
+    module = SpecialistModule(
+        base_model=str(tiny_model_dir), quantization="nf4", precision="bfloat16", effective_batch_size=None
+    )
+    trainer = L.Trainer(
+        accelerator="cpu", devices=1, logger=False, enable_progress_bar=False, enable_model_summary=False,
+        default_root_dir=tmp_path,
+    )  # fmt: skip
+    trainer.validate(module, datamodule=data, verbose=False)
+    assert torch.isfinite(trainer.callback_metrics["val/loss"])
+    assert {p.dtype for n, p in module.model.named_parameters() if "lora_" in n} == {torch.float32}

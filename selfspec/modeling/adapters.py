@@ -63,12 +63,15 @@ def load_base(
     source = resolve_model_source(base_model)
     dtype = dtype or compute_dtype(device)
     quant = quantization_config(quantization, dtype)
+    # On a CPU a 4-bit base is quantised from float32 weights whatever its compute dtype, so bfloat16
+    # compute runs on the very 4-bit codes float32 compute does (see dequantize_in).
+    weights = torch.float32 if quant is not None and device.type == "cpu" else dtype
     try:
         model = AutoModelForCausalLM.from_pretrained(
             source.name_or_path,
             local_files_only=source.local_files_only,
             trust_remote_code=trust_remote_code,
-            dtype=dtype,
+            dtype=weights,
             quantization_config=quant,
             # bitsandbytes quantises while loading, onto the device; a quantised model cannot be moved after.
             device_map={"": device} if quant is not None else None,
@@ -77,8 +80,26 @@ def load_base(
         raise ModelLoadError(f"cannot load base_model {base_model!r}: {err}") from err
     if quant is not None:
         keep_4bit_weights_unpacked(model)
+        dequantize_in(model, dtype)
         return model
     return model.to(device)  # type: ignore[arg-type]
+
+
+def dequantize_in(model: Any, dtype: torch.dtype) -> int:
+    """Make every 4-bit layer dequantize its weight to ``dtype``; returns how many layers changed.
+
+    A 4-bit weight dequantizes to the dtype it was quantised from, and a layer multiplies in that
+    dtype whatever its compute dtype: quantised from float32, bfloat16 compute would still run
+    float32 products (on this project's Sapphire Rapids: 24 ms instead of 6 per forward and backward
+    of a 2,048 x 1,536 x 576 layer). Quantising from bfloat16-rounded weights instead gives other
+    codes than a float32 run, which changed 32 of the README suite's 80 base answers (against 5-7 of
+    80 for bf16 products alone on an unquantised copy).
+    """
+    layers = [m for m in model.modules() if getattr(getattr(m, "weight", None), "quant_state", None) is not None]
+    changed = [m for m in layers if m.weight.quant_state.dtype != dtype]
+    for layer in changed:
+        layer.weight.quant_state.dtype = dtype
+    return len(changed)
 
 
 def keep_4bit_weights_unpacked(model: Any) -> int:
