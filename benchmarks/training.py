@@ -8,7 +8,8 @@ checkpointing, LoRA dropout with a cheap mask) and
 the batch fed as micro-batches of ``--micro-batch`` rows with gradient accumulation (``--data.batch_size
 2 --model.effective_batch_size 8``); HF Trainer runs with its defaults (one pass over the whole batch,
 full-logits loss, no gradient checkpointing, float32 on CPU). ``--hf-micro-batch 2`` gives HF the same
-accumulation, to see what micro-batching alone buys it.
+accumulation, to see what micro-batching alone buys it; ``--hf-bf16`` gives it ``bf16=True`` (autocast),
+the fair match where selfspec computes in bfloat16 (a CPU with native bf16: ``selfspec_dtype``).
 
 Each run is its own fresh process, so its peak memory (max RSS on CPU, ``max_memory_allocated``
 on CUDA) is its own. The machine may be shared: the variants alternate, the first step of each
@@ -136,7 +137,7 @@ def run_selfspec(
     return clock
 
 
-def run_hf(model: str, batch: dict[str, Any], steps: int, quantization: str, micro: int) -> StepClock:
+def run_hf(model: str, batch: dict[str, Any], steps: int, quantization: str, micro: int, bf16: bool) -> StepClock:
     import torch
     from transformers import Trainer, TrainerCallback, TrainingArguments
 
@@ -160,6 +161,7 @@ def run_hf(model: str, batch: dict[str, Any], steps: int, quantization: str, mic
         gradient_accumulation_steps=len(range(0, size, micro)),
         lr_scheduler_type="constant", optim="adamw_torch", save_strategy="no", report_to=[], logging_steps=10_000,
         use_cpu=not cuda, seed=0, remove_unused_columns=False, disable_tqdm=True, dataloader_drop_last=True,
+        bf16=bf16,
     )  # fmt: skip
     trainer = Trainer(model=peft_model, args=args, train_dataset=rows, callbacks=[Tick()])  # type: ignore[arg-type]
     trainer.train()
@@ -171,7 +173,8 @@ def worker(args: argparse.Namespace) -> None:
     if args.worker == "selfspec":
         clock = run_selfspec(args.model, batch, args.steps, args.quantization, args.checkpointing, args.micro_batch)
     else:
-        clock = run_hf(args.model, batch, args.steps, args.quantization, args.hf_micro_batch or len(batch["input_ids"]))
+        micro = args.hf_micro_batch or len(batch["input_ids"])
+        clock = run_hf(args.model, batch, args.steps, args.quantization, micro, args.hf_bf16)
     tokens = int(batch["input_ids"].numel())
     result = {"step_seconds": clock.seconds, "tokens_per_step": tokens, "peak_memory_mb": peak_memory_mb()}
     sys.stdout.write("RESULT " + json.dumps(result) + "\n")
@@ -181,6 +184,7 @@ def measure(kind: str, args: argparse.Namespace, batch_file: Path) -> dict[str, 
     command = [sys.executable, __file__, "--worker", kind, "--model", args.model, "--batch", str(batch_file)]
     command += ["--steps", str(args.steps), "--quantization", args.quantization, "--checkpointing", args.checkpointing]
     command += ["--micro-batch", str(args.micro_batch), "--hf-micro-batch", str(args.hf_micro_batch or args.batch_size)]
+    command += ["--hf-bf16"] if args.hf_bf16 else []
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
         raise SystemExit(f"benchmarks/training.py: the {kind} run failed:\n{done.stderr[-3000:]}")
@@ -217,12 +221,21 @@ def report(args: argparse.Namespace) -> None:
         "benchmark": "training", "model": args.model, "ratio": round(ratio, 3), "memory_ratio": round(memory_ratio, 3),
         "batch": [args.batch_size, args.length], "quantization": args.quantization,
         "checkpointing": args.checkpointing, "micro_batch": args.micro_batch,
-        "hf_micro_batch": args.hf_micro_batch or args.batch_size,
+        "hf_micro_batch": args.hf_micro_batch or args.batch_size, "hf_bf16": args.hf_bf16,
+        "selfspec_dtype": selfspec_dtype(),
         "selfspec_tokens_per_s": round(best["selfspec"]["tokens_per_s"], 1),
         "hf_tokens_per_s": round(best["hf"]["tokens_per_s"], 1), "selfspec_peak_mb": round(peak["selfspec"]),
         "hf_peak_mb": round(peak["hf"]), "load": [round(x, 1) for x in load],
     }  # fmt: skip
     print(json.dumps(summary))
+
+
+def selfspec_dtype() -> str:
+    """The compute dtype ``--model.precision auto`` picks on this machine (bfloat16 where native)."""
+
+    from selfspec.modeling.precision import default_device, native_bf16
+
+    return "bfloat16" if native_bf16(default_device()) else "float32"
 
 
 def main() -> None:
@@ -239,6 +252,7 @@ def main() -> None:
     parser.add_argument("--micro-batch", type=int, default=2, help="selfspec's rows per forward/backward pass")
     parser.add_argument("--hf-micro-batch", type=int, default=0,
                         help="HF's per-device batch, accumulated to --batch-size; 0: the whole batch")  # fmt: skip
+    parser.add_argument("--hf-bf16", action="store_true", help="HF TrainingArguments(bf16=True): autocast")
     parser.add_argument("--worker", choices=["selfspec", "hf"], help=argparse.SUPPRESS)
     parser.add_argument("--batch", help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -158,15 +158,36 @@ def test_positions_come_from_the_mask() -> None:
     assert positions_of(mask).tolist() == [[1, 1, 0, 1, 2], [0, 1, 2, 3, 4]]
 
 
-@pytest.mark.parametrize("rows", [1, 2, 7, NARROW_ROWS, NARROW_ROWS + 1])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("rows", [1, 2, 7, 16, 17, 64, 65])
 @pytest.mark.parametrize("bias", [False, True])
-def test_narrow_linear_equals_linear(rows: int, bias: bool) -> None:
+def test_narrow_linear_equals_linear(dtype: torch.dtype, rows: int, bias: bool) -> None:
     torch.manual_seed(rows)
-    x, weight = torch.randn(rows, 1, 48), torch.randn(40, 48)
-    b = torch.randn(40) if bias else None
+    x, weight = torch.randn(rows, 1, 48, dtype=dtype), torch.randn(40, 48, dtype=dtype)
+    b = torch.randn(40, dtype=dtype) if bias else None
     out = narrow_linear(x, weight, b)
-    assert out.shape == (rows, 1, 40) and out.is_contiguous()
-    torch.testing.assert_close(out, F.linear(x, weight, b), rtol=1e-5, atol=1e-5)
+    assert out.shape == (rows, 1, 40) and out.is_contiguous() and out.dtype == dtype
+    tolerance = 1e-5 if dtype == torch.float32 else 2e-2
+    torch.testing.assert_close(out, F.linear(x, weight, b), rtol=tolerance, atol=tolerance)
+
+
+def test_narrow_linear_takes_the_transposed_product_up_to_its_dtypes_row_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[int] = []
+    real_mm = torch.mm
+
+    def counting_mm(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        calls.append(b.shape[1])
+        return real_mm(a, b)
+
+    monkeypatch.setattr(torch, "mm", counting_mm)
+    for dtype, limit in NARROW_ROWS.items():
+        for rows in (1, limit, limit + 1):
+            calls.clear()
+            narrow_linear(torch.randn(rows, 8, dtype=dtype), torch.randn(4, 8, dtype=dtype), None)
+            assert bool(calls) == (rows <= limit), (dtype, rows)
+    calls.clear()
+    narrow_linear(torch.randn(2, 8, dtype=torch.float16), torch.randn(4, 8, dtype=torch.float16), None)
+    assert not calls  # an unmeasured dtype keeps F.linear
 
 
 def test_narrow_linears_patch_plain_linears_only_while_inside() -> None:
