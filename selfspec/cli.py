@@ -9,6 +9,7 @@ on stderr and exit status 2, without a traceback.
 from __future__ import annotations
 
 import logging
+import re
 import signal
 import sys
 from collections.abc import Callable
@@ -197,11 +198,28 @@ def main(args: ArgsType = None) -> None:
             build_cli(args)
         except SelfSpecError as err:
             exit_with(err)
+        except RuntimeError as err:
+            earlier = _earlier_config(err)
+            if earlier is None:
+                raise
+            exit_with(
+                ConfigError(
+                    f"{earlier} already exists: an earlier run wrote to this run's log folder; give the run another"
+                    " folder (--trainer.default_root_dir, or the loggers' save_dir/version) or remove that one"
+                )
+            )
         except (stopping.StopRequested, SIGTERMException) as stop:
             # Lightning's own loops raise SIGTERMException on SIGTERM; selfspec's safe points raise
             # StopRequested (SIGINT too). Either way the last finished checkpoint/shard is on disk.
             signum = getattr(stop, "signum", None) or stopping.requested() or signal.SIGTERM
             stopping.exit_stopped(signum, RESUME_HINTS.get(_subcommand(args), RESUME_HINTS["fit"]))
+
+
+def _earlier_config(err: RuntimeError) -> str | None:
+    """The config.yaml Lightning's SaveConfigCallback refused to overwrite (``overwrite=False``), if that
+    is what ``err`` says: Lightning raises it as a RuntimeError with a traceback."""
+    found = re.match(r"SaveConfigCallback expected (.+) to NOT exist", str(err))
+    return found.group(1) if found else None
 
 
 RESUME_HINTS = {

@@ -188,3 +188,24 @@ def test_an_unknown_template_or_chat_without_one_is_a_clear_error(tmp_path: Path
         SelfSpecDataModule(seeds, str(tiny_model_dir), template="vicuna")
     with pytest.raises(ConfigError, match="no chat template; use 'alpaca'"):
         SelfSpecDataModule(seeds, str(tiny_model_dir), template="chat").setup("fit")
+
+
+def test_a_second_run_into_the_same_log_folder_is_one_line_and_keeps_the_first(
+    tmp_path: Path, tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    config = yaml.safe_load(_config(tmp_path).read_text())
+    for logger in config["trainer"]["logger"]:
+        logger["init_args"]["version"] = "fixed"  # as the rounds driver's step configs name theirs
+    path = tmp_path / "fixed.yaml"
+    path.write_text(yaml.safe_dump(config))
+    command = ["validate", "--config", str(path), "--model.base_model", str(tiny_model_dir)]
+    assert run_cli(command) == 0
+    first = tmp_path / "lightning_logs" / "eval" / "base" / "fixed" / "config.yaml"
+    written = first.read_text()
+    capsys.readouterr()
+    assert run_cli(command) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "config.yaml already exists" in err and "Traceback" not in err
+    assert len(err.splitlines()) == 1
+    assert first.read_text() == written
