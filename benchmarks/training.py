@@ -232,10 +232,9 @@ def report(args: argparse.Namespace) -> None:
 
 def selfspec_dtype() -> str:
     """The compute dtype ``--model.precision auto`` picks on this machine (bfloat16 where native)."""
+    from selfspec.modeling.precision import default_device, training_dtype
 
-    from selfspec.modeling.precision import default_device, native_bf16
-
-    return "bfloat16" if native_bf16(default_device()) else "float32"
+    return str(training_dtype("auto", default_device())).removeprefix("torch.")
 
 
 def main() -> None:

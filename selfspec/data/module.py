@@ -95,9 +95,8 @@ class SelfSpecDataModule(L.LightningDataModule):
         make_plain(self.hparams)  # checkpoints must load with weights_only=True
         self.seeds_path = Path(seeds_path)
         self.base_model = base_model
-        self.template_name = check_template_name(
-            template
-        )  # the template is built in setup: ``chat`` needs the tokenizer
+        # Only the name here: the template is built in setup, where the tokenizer (``chat``'s source) is.
+        self.template_name = check_template_name(template)
         self.max_length = max_length
         self.overflow = overflow
         self.batch_size = batch_size
